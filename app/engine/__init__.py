@@ -1,0 +1,60 @@
+"""Stent: a durable workflow executor with external signals.
+
+Workflows are ``async def`` functions marked ``@Stent.durable``; they wait for signals
+(``Stent.wait_for_signal``) and timers (``Stent.sleep``) that survive restarts.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ActivityError,
+    ExecutionCancelled,
+    ExecutionFinished,
+    ExecutionNotFound,
+    IdempotencyKeyConflict,
+    NondeterminismError,
+    NotInWorkflow,
+    NotSerializable,
+    SignalTimeout,
+    SignalValidationError,
+    StentError,
+    WorkflowNotRegistered,
+)
+from .executor import Stent
+from .records import (
+    ExecutionState,
+    ExecutionSummary,
+    Page,
+    SignalReceipt,
+    SignalRecord,
+    StepRecord,
+    WaitInfo,
+)
+from .registry import DurableFunction, RetryPolicy
+from .result import Result
+
+__all__ = [
+    "ActivityError",
+    "DurableFunction",
+    "ExecutionCancelled",
+    "ExecutionFinished",
+    "ExecutionNotFound",
+    "ExecutionState",
+    "ExecutionSummary",
+    "IdempotencyKeyConflict",
+    "NondeterminismError",
+    "NotInWorkflow",
+    "NotSerializable",
+    "Page",
+    "Result",
+    "RetryPolicy",
+    "SignalReceipt",
+    "SignalRecord",
+    "SignalTimeout",
+    "SignalValidationError",
+    "Stent",
+    "StentError",
+    "StepRecord",
+    "WaitInfo",
+    "WorkflowNotRegistered",
+]

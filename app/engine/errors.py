@@ -1,0 +1,116 @@
+"""Errors raised by the durable executor.
+
+Every error a signal sender can provoke subclasses ``ValueError`` so that code written
+for the signal document (``except ValueError``) keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StentError(Exception):
+    """Base class of every error the engine raises."""
+
+
+class ExecutionNotFound(StentError, ValueError):
+    """No execution has this id."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} not found")
+        self.execution_id = execution_id
+
+
+class ExecutionFinished(StentError, ValueError):
+    """The execution is completed, failed or cancelled and accepts no signal."""
+
+    def __init__(self, execution_id: str, state: str) -> None:
+        super().__init__(f"execution {execution_id!r} is already {state}")
+        self.execution_id = execution_id
+        self.state = state
+
+
+class SignalValidationError(StentError, ValueError):
+    """The payload is not JSON, too large, or invalid against the signal's schema.
+
+    ``errors`` maps a field path (``""`` for the whole payload, ``"items/0/price"`` for a
+    nested field) to the list of messages about it.
+    """
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: dict[str, list[str]] = errors or {"": [message]}
+
+
+class IdempotencyKeyConflict(StentError, ValueError):
+    """The idempotency key was already used for this execution with another payload."""
+
+    def __init__(self, execution_id: str, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for execution {execution_id!r} "
+            "with a different payload"
+        )
+        self.execution_id = execution_id
+        self.key = key
+
+
+class SignalTimeout(StentError, TimeoutError):
+    """``wait_for_signal(..., timeout=...)`` ran out of time before a signal came."""
+
+    def __init__(self, name: str, timeout_seconds: float) -> None:
+        super().__init__(name, timeout_seconds)  # args rebuild it after a restart
+        self.name = name
+        self.timeout_seconds = timeout_seconds
+
+    def __str__(self) -> str:
+        return f"no {self.name!r} signal within {self.timeout_seconds:g} s"
+
+
+class NondeterminismError(StentError):
+    """A replay took another path than the recorded history."""
+
+    def __init__(self, step_no: int, recorded: str, requested: str) -> None:
+        super().__init__(
+            f"step {step_no}: history recorded {recorded}, but the replay asked for "
+            f"{requested}; the workflow's code or inputs changed since it ran"
+        )
+        self.step_no = step_no
+        self.recorded = recorded
+        self.requested = requested
+
+
+class NotInWorkflow(StentError, RuntimeError):
+    """A workflow-only call (wait_for_signal, sleep) was made outside any execution."""
+
+
+class ActivityError(StentError):
+    """A failed activity whose original exception type could not be rebuilt on replay."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+class WorkflowNotRegistered(StentError, LookupError):
+    """An execution names a workflow that no loaded module declared with @Stent.durable."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"workflow {name!r} is not registered; is its module imported?")
+        self.name = name
+
+
+class NotSerializable(StentError, TypeError):
+    """An argument or result is not JSON-serializable, so it cannot be stored."""
+
+    def __init__(self, what: str, detail: Any) -> None:
+        super().__init__(f"{what} is not JSON-serializable: {detail}")
+        self.what = what
+
+
+class ExecutionCancelled(StentError):
+    """The execution was cancelled with ``executor.cancel``."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} was cancelled")
+        self.execution_id = execution_id

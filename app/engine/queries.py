@@ -1,0 +1,205 @@
+"""The executor's read queries, one function each, on a synchronous connection."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, tuple_
+
+from . import codec
+from .records import ExecutionSummary, Page, SignalRecord, StepRecord, WaitInfo
+from .tables import executions as ex
+from .tables import signals as sg
+from .tables import steps as st
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque keyset cursor."""
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """The keyset values inside a cursor; ``ValueError`` when it was tampered with."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc
+    if not isinstance(values, list):
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return values
+
+
+def execution_row(conn: Connection, eid: str) -> Any:
+    """The execution's row, or None."""
+    return conn.execute(select(ex).where(ex.c.id == eid)).first()
+
+
+def history(conn: Connection, eid: str) -> tuple[Any, list[Any]]:
+    """The execution's row and its steps in step order: what a replay needs."""
+    steps = conn.execute(
+        select(st.c.step_no, st.c.kind, st.c.name, st.c.status, st.c.result, st.c.error,
+               st.c.completion_no, st.c.deadline)
+        .where(st.c.execution_id == eid)
+        .order_by(st.c.step_no)
+    ).all()
+    return execution_row(conn, eid), list(steps)
+
+
+def unfinished(conn: Connection) -> list[tuple[str, str]]:
+    """(id, workflow) of every pending or running execution, oldest first."""
+    rows = conn.execute(
+        select(ex.c.id, ex.c.workflow)
+        .where(ex.c.state.in_(("pending", "running")))
+        .order_by(ex.c.created_at)
+    )
+    return [(r.id, r.workflow) for r in rows]
+
+
+def open_deadlines(conn: Connection) -> list[tuple[float, str, int]]:
+    """(deadline, execution, step) of every open timer and wait with a timeout."""
+    rows = conn.execute(
+        select(st.c.deadline, st.c.execution_id, st.c.step_no)
+        .where(and_(st.c.status == "open", st.c.deadline.is_not(None)))
+    )
+    return [(r.deadline, r.execution_id, r.step_no) for r in rows]
+
+
+def touched_by_others(conn: Connection, since: float, worker: str) -> list[tuple[str, str]]:
+    """(id, state) of executions another process wrote since ``since``."""
+    rows = conn.execute(
+        select(ex.c.id, ex.c.state).where(
+            and_(ex.c.updated_at >= since,
+                 or_(ex.c.touched_by.is_(None), ex.c.touched_by != worker))
+        )
+    )
+    return [(r.id, r.state) for r in rows]
+
+
+def completions_after(conn: Connection, eid: str, after: int) -> list[Any]:
+    """Steps of ``eid`` completed with a completion number above ``after``."""
+    return list(
+        conn.execute(
+            select(st.c.step_no, st.c.result, st.c.error, st.c.completion_no)
+            .where(and_(st.c.execution_id == eid, st.c.completion_no > after,
+                        st.c.status.in_(("done", "failed"))))
+            .order_by(st.c.completion_no)
+        )
+    )
+
+
+def _wait_info(row: Any) -> WaitInfo:
+    return WaitInfo(
+        execution_id=row.execution_id, workflow=row.workflow, step_no=row.step_no,
+        name=row.name, schema=codec.loads(row.schema), title=row.title,
+        description=row.description, since=row.created_at, deadline=row.deadline,
+    )
+
+
+_WAIT_COLUMNS = (st.c.execution_id, ex.c.workflow, st.c.step_no, st.c.name, st.c.schema,
+                 st.c.title, st.c.description, st.c.created_at, st.c.deadline)
+
+
+def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
+    """The open waits of one execution, oldest first."""
+    rows = conn.execute(
+        select(*_WAIT_COLUMNS)
+        .join(ex, ex.c.id == st.c.execution_id)
+        .where(and_(st.c.execution_id == eid, st.c.kind == "wait", st.c.status == "open"))
+        .order_by(st.c.step_no)
+    )
+    return [_wait_info(r) for r in rows]
+
+
+def list_waiting(
+    conn: Connection,
+    workflow: str | None,
+    name: str | None,
+    limit: int,
+    after: str | None,
+) -> Page:
+    """Open waits across executions, oldest first, keyset-paginated."""
+    query = (
+        select(*_WAIT_COLUMNS)
+        .join(ex, ex.c.id == st.c.execution_id)
+        .where(and_(st.c.kind == "wait", st.c.status == "open"))
+    )
+    if workflow is not None:
+        query = query.where(ex.c.workflow == workflow)
+    if name is not None:
+        query = query.where(st.c.name == name)
+    if after is not None:
+        key = decode_cursor(after)
+        query = query.where(
+            tuple_(st.c.created_at, st.c.execution_id, st.c.step_no) > tuple_(*key)
+        )
+    rows = conn.execute(
+        query.order_by(st.c.created_at, st.c.execution_id, st.c.step_no).limit(limit + 1)
+    ).all()
+    items = [_wait_info(r) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    cursor = encode_cursor([last.created_at, last.execution_id, last.step_no]) if last else None
+    return Page(items, cursor)
+
+
+def list_executions(
+    conn: Connection,
+    state: str | None,
+    workflow: str | None,
+    waiting: bool | None,
+    limit: int,
+    after: str | None,
+) -> Page:
+    """Executions, newest first, keyset-paginated, with how many waits each has open."""
+    open_waits = (
+        select(func.count())
+        .where(and_(st.c.execution_id == ex.c.id, st.c.kind == "wait", st.c.status == "open"))
+        .scalar_subquery()
+    )
+    query = select(ex.c.id, ex.c.workflow, ex.c.state, ex.c.created_at, ex.c.updated_at,
+                   open_waits.label("open_waits"))
+    if state is not None:
+        query = query.where(ex.c.state == state)
+    if workflow is not None:
+        query = query.where(ex.c.workflow == workflow)
+    if waiting is not None:
+        query = query.where(open_waits > 0 if waiting else open_waits == 0)
+    if after is not None:
+        key = decode_cursor(after)
+        query = query.where(tuple_(ex.c.created_at, ex.c.id) < tuple_(*key))
+    rows = conn.execute(query.order_by(ex.c.created_at.desc(), ex.c.id.desc())
+                        .limit(limit + 1)).all()
+    items = [ExecutionSummary(r.id, r.workflow, r.state, r.created_at, r.updated_at,
+                              r.open_waits) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page(items, encode_cursor([last.created_at, last.id]) if last else None)
+
+
+def signals_of(conn: Connection, eid: str) -> list[SignalRecord]:
+    """Every signal of an execution in acceptance order."""
+    rows = conn.execute(select(sg).where(sg.c.execution_id == eid).order_by(sg.c.seq))
+    return [
+        SignalRecord(
+            id=r.id, execution_id=r.execution_id, seq=r.seq, name=r.name,
+            payload=codec.loads(r.payload), sender=codec.loads(r.sender), state=r.state,
+            consumed_by_step=r.consumed_by_step, idempotency_key=r.idempotency_key,
+            received_at=r.received_at, consumed_at=r.consumed_at,
+        )
+        for r in rows
+    ]
+
+
+def steps_of(conn: Connection, eid: str) -> list[StepRecord]:
+    """Every recorded step of an execution in step order."""
+    rows = conn.execute(select(st).where(st.c.execution_id == eid).order_by(st.c.step_no))
+    return [
+        StepRecord(
+            step_no=r.step_no, kind=r.kind, name=r.name, status=r.status,
+            result=codec.loads(r.result), error=codec.loads(r.error), attempts=r.attempts,
+            created_at=r.created_at, completed_at=r.completed_at, deadline=r.deadline,
+            title=r.title,
+        )
+        for r in rows
+    ]

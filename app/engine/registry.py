@@ -1,0 +1,85 @@
+"""``@Stent.durable``: the registry of durable functions and their retry policies."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import context
+from .schemas import to_json_schema
+
+AsyncFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing activity is tried again, and how long to back off between."""
+
+    max_attempts: int = 1
+    initial_backoff: float = 0.5
+    backoff_multiplier: float = 2.0
+    max_backoff: float = 60.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
+        delay = self.initial_backoff * self.backoff_multiplier ** (attempt - 1)
+        return float(min(delay, self.max_backoff))
+
+    def should_retry(self, attempt: int, exc: BaseException) -> bool:
+        """True when another attempt is due after ``exc`` ended attempt ``attempt``."""
+        return attempt < self.max_attempts and isinstance(exc, self.retry_on)
+
+
+@dataclass(eq=False)
+class DurableFunction:
+    """An ``async def`` marked durable: a workflow when dispatched, an activity when awaited."""
+
+    fn: AsyncFn
+    name: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    signals: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        run = context.current_run()
+        if run is None:
+            # Outside any execution (or inside an activity) it is a plain coroutine call.
+            return self.fn(*args, **kwargs)
+        return run.activity(self, list(args), dict(kwargs))
+
+    def __repr__(self) -> str:
+        return f"<durable {self.name}>"
+
+
+_registry: dict[str, DurableFunction] = {}
+
+
+def register(
+    fn: AsyncFn,
+    retry: RetryPolicy | None = None,
+    signals: Mapping[str, object] | None = None,
+) -> DurableFunction:
+    """Wrap and register ``fn`` under ``module.qualname``."""
+    if not asyncio.iscoroutinefunction(fn):
+        raise TypeError(f"@Stent.durable needs an async def, got {fn!r}")
+    schemas = {name: s for name, spec in (signals or {}).items() if (s := to_json_schema(spec))}
+    durable = DurableFunction(fn, f"{fn.__module__}.{fn.__qualname__}", retry or RetryPolicy(),
+                              schemas)
+    _registry[durable.name] = durable
+    return durable
+
+
+def lookup(name: str) -> DurableFunction | None:
+    """The durable function registered under ``name``, if its module is loaded."""
+    return _registry.get(name)
+
+
+def registered() -> dict[str, DurableFunction]:
+    """Every durable function registered so far, by name."""
+    return dict(_registry)

@@ -1,0 +1,119 @@
+"""The executor's tables, in SQLAlchemy Core; alembic migrations are generated from these.
+
+Times are stored as float seconds since the epoch (UTC): they sort, compare and index the
+same way on SQLite and PostgreSQL, and keyset pagination needs nothing more.
+JSON values are stored as text we encode ourselves, so both databases see identical bytes
+and payload hashes are stable.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workflow", String(255), nullable=False),
+    Column("arguments", Text, nullable=False),
+    # pending | running | completed | failed | cancelled
+    Column("state", String(16), nullable=False),
+    Column("initiator", Text),
+    Column("result", Text),
+    Column("error", Text),
+    # next signal sequence number and next step-completion number of this execution
+    Column("next_signal_seq", Integer, nullable=False, server_default="1"),
+    Column("next_completion", Integer, nullable=False, server_default="1"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+    # which executor process wrote last: others poll for rows they did not write
+    Column("touched_by", String(64)),
+    # lease for multi-process PostgreSQL deployments
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", Float),
+    Index(None, "state", "workflow"),
+    Index(None, "updated_at"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column(
+        "execution_id",
+        String(36),
+        ForeignKey("executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step_no", Integer, primary_key=True),
+    # activity | wait | timer
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    # open | done | failed | cancelled
+    Column("status", String(16), nullable=False),
+    Column("result", Text),
+    Column("error", Text),
+    # order in which steps of one execution completed; replay delivers in this order
+    Column("completion_no", Integer),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # waits: the JSON Schema of the expected payload, a title and a description
+    Column("schema", Text),
+    Column("title", Text),
+    Column("description", Text),
+    # timers and waits with a timeout: absolute deadline, fixed when first scheduled
+    Column("deadline", Float),
+    Column("created_at", Float, nullable=False),
+    Column("completed_at", Float),
+    # the inbox: open waits oldest first, filtered by name
+    Index(None, "kind", "status", "created_at"),
+    Index(None, "kind", "status", "name", "created_at"),
+    # the timer service: open steps with a deadline
+    Index(None, "status", "deadline"),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "execution_id",
+        String(36),
+        ForeignKey("executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # acceptance order within the execution
+    Column("seq", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("sender", Text),
+    # buffered | consumed | unconsumed
+    Column("state", String(16), nullable=False),
+    Column("consumed_by_step", Integer),
+    Column("received_at", Float, nullable=False),
+    Column("consumed_at", Float),
+    UniqueConstraint("execution_id", "seq"),
+    UniqueConstraint("execution_id", "idempotency_key"),
+    Index(None, "execution_id", "name", "state", "seq"),
+)
