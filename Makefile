@@ -1,0 +1,42 @@
+# Stent Desk: `make run` serves the dashboard, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATABASE_URL ?= sqlite+aiosqlite:///stent.db
+
+.PHONY: run test lint typecheck bench demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk migrate
+	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo
+	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk serve
+
+test: $(STAMP)
+	$(BIN)/ruff check app workflows tests alembic
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check app workflows tests alembic
+	$(BIN)/ruff format --check app workflows tests alembic
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python tests/perf/bench.py
+
+demo: $(STAMP)
+	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo
+
+clean:
+	rm -rf $(VENV) stent.db stent.db-wal stent.db-shm

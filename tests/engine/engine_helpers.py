@@ -1,0 +1,29 @@
+"""Small helpers shared by the engine's tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.engine import Stent
+
+
+async def until_open_wait(executor: Stent, eid: str, name: str, timeout: float = 10.0) -> None:
+    """Return once execution ``eid`` has an open wait on ``name``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            state = await executor.state_of(eid)
+            if any(w.name == name for w in state.waiting_on):
+                return
+            assert not state.finished, f"{eid} finished before waiting on {name}: {state}"
+            await asyncio.sleep(0.01)
+
+
+async def until_state(executor: Stent, eid: str, wanted: str, timeout: float = 10.0) -> Any:
+    """Return the state once execution ``eid`` reaches ``wanted``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            state = await executor.state_of(eid)
+            if state.state == wanted:
+                return state
+            await asyncio.sleep(0.01)
