@@ -1,0 +1,252 @@
+"""``stent-desk``: serve, migrate, load demo data, and inspect or signal executions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from app import cli_output as out
+from app.engine import ExecutionNotFound, ExecutionState, SignalValidationError, Stent
+from app.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+STATES = ("pending", "running", "completed", "failed", "cancelled")
+DEMO_SETTLE_SECONDS = 5.0
+
+# Executions `demo` starts: (workflow, args, initiator). Realistic enough to click through.
+DEMO: tuple[tuple[str, list[Any], dict[str, str]], ...] = (
+    ("workflows.approval.approval", ["Publish the Q3 pricing page"],
+     {"email": "marketing@example.com"}),
+    ("workflows.purchase_approval.purchase_approval",
+     [{"item": "Standing desk", "amount": 640.00, "currency": "EUR",
+       "requester": "ana@example.com"}], {"email": "ana@example.com"}),
+    ("workflows.purchase_approval.purchase_approval",
+     [{"item": "4 laptops for the new team", "amount": 7800.00, "currency": "EUR",
+       "requester": "li@example.com"}], {"email": "li@example.com"}),
+    ("workflows.multi_step_approval.multi_step_approval",
+     [{"document": "Vendor contract: Acme Cloud 2025", "url": "https://docs.example.com/c/42"}],
+     {"email": "legal@example.com"}),
+    ("workflows.order_fulfillment.order_fulfillment",
+     [{"order_id": "ORD-10482", "items": [{"sku": "MUG-01", "qty": 2}], "total": 31.80}],
+     {"email": "shop@example.com"}),
+    ("workflows.approval_with_timeout.approval_with_timeout",
+     ["Grant production database access to sam@example.com"], {"email": "sam@example.com"}),
+    ("workflows.webhook_processor.webhook_processor",
+     [{"event_id": "evt_1PzX", "type": "invoice.paid", "amount": 129.00}],
+     {"email": "billing-bot@example.com"}),
+)
+
+
+class UsageError(Exception):
+    """A bad setting, argument or module: the command cannot start (exit status 2)."""
+
+
+def load_workflows(modules: Sequence[str]) -> None:
+    """Import the workflow modules so their durable functions are registered."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UsageError(f"cannot import workflow module {module!r}: {exc}") from exc
+
+
+def executor(settings: Settings, *, run_worker: bool) -> Stent:
+    """A ``Stent`` executor configured by the settings (a worker, or a client)."""
+    try:
+        return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
+                     sqlite_synchronous=settings.sqlite_synchronous, run_worker=run_worker)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def display_url(url: str) -> str:
+    """The database URL with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+async def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the worker until SIGINT or SIGTERM (the web dashboard will join it here)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    load_workflows(settings.workflow_modules)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with executor(settings, run_worker=True):
+            print(f"Stent Desk worker running on {display_url(settings.database_url)}; "
+                  "Ctrl-C to stop", flush=True)
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    print("Stent Desk worker stopped", flush=True)
+    return 0
+
+
+async def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the database schema to the head revision."""
+    async with executor(settings, run_worker=False):
+        pass
+    print(f"{display_url(settings.database_url)} is at the head revision")
+    return 0
+
+
+async def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Start a few executions of each example workflow and let them reach their waits."""
+    load_workflows(settings.workflow_modules)
+    async with executor(settings, run_worker=True) as stent:
+        for workflow, arguments, initiator in DEMO:
+            eid = await stent.start_execution(workflow, args=arguments, initiator=initiator)
+            state = await settle(stent, eid, DEMO_SETTLE_SECONDS)
+            waits = ", ".join(w.name for w in state.waiting_on) or state.state
+            print(f"{eid}  {workflow}  {waits}", flush=True)
+    print("Run `stent-desk serve` to resume them.")
+    return 0
+
+
+async def settle(stent: Stent, eid: str, timeout: float) -> ExecutionState:
+    """Poll until the execution waits for a signal or finished (or ``timeout`` passed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        state = await stent.state_of(eid)
+        if state.waiting_on or state.finished or loop.time() >= deadline:
+            return state
+        await asyncio.sleep(0.05)
+
+
+async def list_executions(args: argparse.Namespace, settings: Settings) -> int:
+    """Print executions, newest first, as an aligned table."""
+    async with executor(settings, run_worker=False) as stent:
+        page = await stent.list_executions(state=args.state, workflow=args.workflow,
+                                           waiting=args.waiting, limit=args.limit)
+    print(out.executions_table(page.items))
+    return 0
+
+
+async def show(args: argparse.Namespace, settings: Settings) -> int:
+    """Print one execution with its steps, open waits and signals."""
+    async with executor(settings, run_worker=False) as stent:
+        try:
+            state = await stent.state_of(args.id)
+        except ExecutionNotFound as exc:
+            return fail(str(exc))
+        steps = await stent.steps_of(args.id)
+        signals = await stent.signals_of(args.id)
+    print(out.execution_text(state))
+    print(out.section("Steps", out.steps_table(steps), not steps))
+    print(out.section("Open waits", out.waits_table(state.waiting_on), not state.waiting_on))
+    print(out.section("Signals", out.signals_table(signals), not signals))
+    return 0
+
+
+async def send(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a signal to an execution as a client; print the receipt."""
+    try:
+        payload = json.loads(args.json)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--json is not valid JSON: {exc}") from exc
+    load_workflows(settings.workflow_modules)  # their declared signal schemas validate too
+    sender = None if args.sender_email is None else {"email": args.sender_email}
+    async with executor(settings, run_worker=False) as stent:
+        try:
+            receipt = await stent.send_signal(args.id, args.name, payload, sender=sender,
+                                              idempotency_key=args.idempotency_key)
+        except ValueError as exc:
+            errors = exc.errors if isinstance(exc, SignalValidationError) else {}
+            return fail(str(exc), errors)
+    print(out.receipt_text(receipt))
+    return 0
+
+
+def fail(message: str, errors: dict[str, list[str]] | None = None) -> int:
+    """Print ``error: message`` and each field's errors to stderr; exit status 1."""
+    print(f"error: {message}", file=sys.stderr)
+    for path, messages in (errors or {}).items():
+        for text in messages:
+            print(f"  {path or '(payload)'}: {text}", file=sys.stderr)
+    return 1
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subcommand per command, each with ``--database-url``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", help="overrides STENT_DATABASE_URL")
+    parser = argparse.ArgumentParser(prog="stent-desk", description=__doc__)
+    sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+
+    def command(name: str, fn: Command, help: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, parents=[common], help=help, description=help)
+        cmd.set_defaults(command=fn)
+        return cmd
+
+    command("serve", serve, "run the worker until interrupted")
+    command("migrate", migrate, "bring the database to the head revision")
+    command("demo", demo, "start a few executions of each example workflow")
+    lister = command("list", list_executions, "list executions, newest first")
+    lister.add_argument("--state", choices=STATES)
+    lister.add_argument("--workflow", help="full workflow name, e.g. workflows.approval.approval")
+    waiting = lister.add_mutually_exclusive_group()
+    waiting.add_argument("--waiting", dest="waiting", action="store_const", const=True)
+    waiting.add_argument("--not-waiting", dest="waiting", action="store_const", const=False)
+    lister.add_argument("--limit", type=positive_int, default=50)
+    shower = command("show", show, "show an execution, its steps, waits and signals")
+    shower.add_argument("id")
+    sender = command("signal", send, "send a signal to an execution")
+    sender.add_argument("id")
+    sender.add_argument("name")
+    sender.add_argument("--json", required=True, metavar="PAYLOAD", help="the payload as JSON")
+    sender.add_argument("--idempotency-key")
+    sender.add_argument("--sender-email")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stent-desk`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    run: Command = args.command
+    try:
+        return asyncio.run(run(args, settings_for(args)))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with ``--database-url`` taking precedence."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.database_url:
+        settings = dataclasses.replace(settings, database_url=args.database_url)
+    return settings
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
