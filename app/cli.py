@@ -10,40 +10,48 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app import cli_output as out
 from app.engine import ExecutionNotFound, ExecutionState, SignalValidationError, Stent
-from app.settings import Settings
+from app.settings import Settings, example_modules
 
-Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 STATES = ("pending", "running", "completed", "failed", "cancelled")
 DEMO_SETTLE_SECONDS = 5.0
 
 # Executions `demo` starts: (workflow, args, initiator). Realistic enough to click through.
 DEMO: tuple[tuple[str, list[Any], dict[str, str]], ...] = (
-    ("workflows.approval.approval", ["Publish the Q3 pricing page"],
-     {"email": "marketing@example.com"}),
+    ("workflows.approval.approval_workflow", ["REQ-2041"], {"email": "marketing@example.com"}),
+    ("workflows.approval.approval_workflow", ["REQ-2042"], {"email": "hr@example.com"}),
     ("workflows.purchase_approval.purchase_approval",
-     [{"item": "Standing desk", "amount": 640.00, "currency": "EUR",
+     [{"item": "Standing desk", "amount": 640.0, "currency": "EUR",
        "requester": "ana@example.com"}], {"email": "ana@example.com"}),
     ("workflows.purchase_approval.purchase_approval",
-     [{"item": "4 laptops for the new team", "amount": 7800.00, "currency": "EUR",
+     [{"item": "Build servers for CI", "amount": 18500.0, "currency": "EUR",
        "requester": "li@example.com"}], {"email": "li@example.com"}),
     ("workflows.multi_step_approval.multi_step_approval",
-     [{"document": "Vendor contract: Acme Cloud 2025", "url": "https://docs.example.com/c/42"}],
-     {"email": "legal@example.com"}),
-    ("workflows.order_fulfillment.order_fulfillment",
-     [{"order_id": "ORD-10482", "items": [{"sku": "MUG-01", "qty": 2}], "total": 31.80}],
+     [{"id": "DOC-311", "title": "Vendor contract: Acme Cloud 2025",
+       "url": "https://docs.example.com/contracts/311"}], {"email": "legal@example.com"}),
+    ("workflows.multi_step_approval.multi_step_approval",
+     [{"id": "DOC-312", "title": "Travel policy 2025",
+       "url": "https://docs.example.com/policies/312"}], {"email": "people@example.com"}),
+    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10482"],
      {"email": "shop@example.com"}),
-    ("workflows.approval_with_timeout.approval_with_timeout",
-     ["Grant production database access to sam@example.com"], {"email": "sam@example.com"}),
+    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10483"],
+     {"email": "shop@example.com"}),
+    ("workflows.approval_with_timeout.approval_with_timeout", ["REQ-2043", 48],
+     {"email": "sam@example.com"}),
+    ("workflows.approval_with_timeout.approval_with_signal_timeout", ["REQ-2044", 24],
+     {"email": "ops@example.com"}),
     ("workflows.webhook_processor.webhook_processor",
-     [{"event_id": "evt_1PzX", "type": "invoice.paid", "amount": 129.00}],
-     {"email": "billing-bot@example.com"}),
+     [{"source": "payments", "endpoint": "/hooks/payments"}], {"email": "billing@example.com"}),
+    ("workflows.webhook_processor.webhook_processor",
+     [{"source": "crm", "endpoint": "/hooks/crm"}], {"email": "sales@example.com"}),
 )
 
 
@@ -73,13 +81,14 @@ def display_url(url: str) -> str:
     """The database URL with any password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except ArgumentError:
         return url
 
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the worker until SIGINT or SIGTERM (the web dashboard will join it here)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start chatter is noise
     load_workflows(settings.workflow_modules)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,14 +116,15 @@ async def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Start a few executions of each example workflow and let them reach their waits."""
-    load_workflows(settings.workflow_modules)
+    load_workflows((*settings.workflow_modules, *example_modules()))  # examples even if unset
+    rows = []
     async with executor(settings, run_worker=True) as stent:
         for workflow, arguments, initiator in DEMO:
             eid = await stent.start_execution(workflow, args=arguments, initiator=initiator)
             state = await settle(stent, eid, DEMO_SETTLE_SECONDS)
-            waits = ", ".join(w.name for w in state.waiting_on) or state.state
-            print(f"{eid}  {workflow}  {waits}", flush=True)
-    print("Run `stent-desk serve` to resume them.")
+            rows.append((eid, workflow, ", ".join(w.name for w in state.waiting_on) or "-"))
+    print(out.table(("ID", "WORKFLOW", "WAITING ON"), rows))
+    print(f"\nStarted {len(rows)} executions; `stent-desk serve` resumes them.")
     return 0
 
 

@@ -276,9 +276,18 @@ class Stent:
         """Ids of the executions currently held in memory."""
         return list(self._runs)
 
-    async def evict(self, execution_id: str) -> bool:
-        """Drop an idle execution from memory (it replays on its next signal or timer)."""
+    async def evict(self, execution_id: str, timeout: float = 1.0) -> bool:
+        """Drop an execution from memory once it is idle (waiting on a signal or timer).
+
+        Waits up to ``timeout`` seconds for it to become idle; False if it did not (or is
+        not in memory). It replays from its history on its next signal or timer.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         run = self._runs.get(execution_id)
+        while run is not None and not run.idle and loop.time() < deadline:
+            await asyncio.sleep(0.002)
+            run = self._runs.get(execution_id)
         if run is None or not run.idle:
             return False
         del self._runs[execution_id]
@@ -435,7 +444,7 @@ class Stent:
             now = time.monotonic()
             for eid, run in list(self._runs.items()):
                 if run.idle and now - run.last_active >= self.idle_eviction_seconds:
-                    await self.evict(eid)
+                    await self.evict(eid, timeout=0)
             await self._poll_others()
 
     def _evict_oldest_idle(self) -> None:
@@ -446,23 +455,44 @@ class Stent:
     async def _poll_others(self) -> None:
         """Signals sent, executions started or cancelled by another process (the CLI)."""
         since, self._poll_since = self._poll_since - 1.0, self.clock()
-        for eid, state in await self.db.read(queries.touched_by_others, since, self.worker_id):
-            run = self._runs.get(eid)
-            if state in FINISHED_STATES:
-                if run is not None:
-                    self._runs.pop(eid).evict()
-                if eid in self._finished:
-                    result = (await self.state_of(eid)).result
+        for row in await self.db.read(queries.changed_since, since):
+            run = self._runs.get(row.id)
+            if row.state in FINISHED_STATES:
+                if run is not None and row.touched_by != self.worker_id:
+                    self._runs.pop(row.id).evict()
+                if row.id in self._finished:
+                    result = (await self.state_of(row.id)).result
                     if result is not None:
-                        self._resolve_finished(eid, result)
-            elif run is None:
-                self._spawn(self._load(eid))
-            else:
-                for row in await self.db.read(queries.completions_after, eid,
-                                              run.last_completion):
-                    run.deliver(Outcome(row.step_no, row.completion_no, row.result, row.error))
+                        self._resolve_finished(row.id, result)
+            elif run is not None:
+                if row.next_completion - 1 > run.last_completion:
+                    self.fill_gap(run)
+            elif row.touched_by != self.worker_id and row.id not in self._loading:
+                self._spawn(self._load(row.id))
         for deadline, eid, step_no in await self.db.read(queries.open_deadlines):
             self.timers.add(deadline, eid, step_no)
+
+    def fill_gap(self, run: Run) -> None:
+        """Read completions of ``run`` that another process wrote, and deliver them."""
+        if run.filling or run.evicted:
+            return
+        run.filling = True
+
+        async def _fill() -> None:
+            try:
+                for attempt in range(50):
+                    rows = await self.db.read(queries.completions_after, run.eid,
+                                              run.last_completion)
+                    for row in rows:
+                        run.deliver(Outcome(row.step_no, row.completion_no, row.result,
+                                            row.error, void=row.status == "cancelled"))
+                    if not run.pending or run.evicted:
+                        return
+                    await asyncio.sleep(0.001 * (attempt + 1))
+            finally:
+                run.filling = False
+
+        self._spawn(_fill())
 
 
 def _resolve(workflow: DurableFunction | Callable[..., Any] | str) -> DurableFunction:

@@ -67,24 +67,23 @@ def open_deadlines(conn: Connection) -> list[tuple[float, str, int]]:
     return [(r.deadline, r.execution_id, r.step_no) for r in rows]
 
 
-def touched_by_others(conn: Connection, since: float, worker: str) -> list[tuple[str, str]]:
-    """(id, state) of executions another process wrote since ``since``."""
-    rows = conn.execute(
-        select(ex.c.id, ex.c.state).where(
-            and_(ex.c.updated_at >= since,
-                 or_(ex.c.touched_by.is_(None), ex.c.touched_by != worker))
+def changed_since(conn: Connection, since: float) -> list[Any]:
+    """Executions written since ``since`` (by anyone), with their completion counters."""
+    return list(
+        conn.execute(
+            select(ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by)
+            .where(ex.c.updated_at >= since)
         )
     )
-    return [(r.id, r.state) for r in rows]
 
 
 def completions_after(conn: Connection, eid: str, after: int) -> list[Any]:
-    """Steps of ``eid`` completed with a completion number above ``after``."""
+    """Steps of ``eid`` with a completion number above ``after`` (cancelled ones too:
+    their numbers are spent and must be skipped in order)."""
     return list(
         conn.execute(
-            select(st.c.step_no, st.c.result, st.c.error, st.c.completion_no)
-            .where(and_(st.c.execution_id == eid, st.c.completion_no > after,
-                        st.c.status.in_(("done", "failed"))))
+            select(st.c.step_no, st.c.status, st.c.result, st.c.error, st.c.completion_no)
+            .where(and_(st.c.execution_id == eid, st.c.completion_no > after))
             .order_by(st.c.completion_no)
         )
     )

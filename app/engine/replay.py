@@ -50,6 +50,7 @@ class Outcome:
     completion_no: int
     result: str | None
     error: str | None
+    void: bool = False  # a completion the workflow cancelled: only its number counts
 
 
 class Run:
@@ -65,11 +66,16 @@ class Run:
         self.next_step = 1
         self.futures: dict[int, asyncio.Future[Outcome]] = {}
         self.cancelled: set[int] = set()
+        # waits and timers that are open in storage: a signal or a deadline will wake them
+        self.wakeable: set[int] = set()
         recorded = sorted((r.completion_no, n) for n, r in history.items()
                           if r.status in ("done", "failed") and r.completion_no is not None)
         self.queue: deque[Outcome] = deque(
             Outcome(n, c, history[n].result, history[n].error) for c, n in recorded)
-        self.last_completion = recorded[-1][0] if recorded else 0
+        # cancelled steps keep their completion number: it is used, never delivered
+        self.last_completion = max((r.completion_no or 0 for r in history.values()), default=0)
+        self.pending: dict[int, Outcome] = {}
+        self.filling = False
         self.settling = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.busy = 0  # activities running and writes in flight: never evict then
@@ -116,16 +122,32 @@ class Run:
 
     @property
     def idle(self) -> bool:
-        """True when nothing but outside events (signals, timers) can move it on."""
-        return self.busy == 0 and not self.queue and not self.settling
+        """True when only a signal or a timer can move it on, so eviction loses nothing.
+
+        An execution that is still computing, or whose steps are not yet stored as open,
+        is never idle: nothing in storage would wake it again.
+        """
+        return (self.busy == 0 and not self.queue and not self.settling
+                and not self.wakeable.isdisjoint(self.futures))
 
     # ----------------------------------------------------------------- delivery
     def deliver(self, outcome: Outcome) -> None:
-        """A step completed (live): queue it behind anything the replay has yet to hand out."""
-        if outcome.completion_no <= self.last_completion or outcome.step_no in self.cancelled:
+        """A step completed: hand completions to the workflow strictly in number order.
+
+        A number may arrive ahead of an earlier one that another process wrote (a signal
+        sent from the CLI); the executor is then asked to read the missing ones.
+        """
+        number = outcome.completion_no
+        if number <= self.last_completion or number in self.pending:
             return
-        self.last_completion = outcome.completion_no
-        self.queue.append(outcome)
+        self.pending[number] = outcome
+        while self.last_completion + 1 in self.pending:
+            ready = self.pending.pop(self.last_completion + 1)
+            self.last_completion += 1
+            if not ready.void and ready.step_no not in self.cancelled:
+                self.queue.append(ready)
+        if self.pending:
+            self.executor.fill_gap(self)
         self._pump()
 
     def _pump(self) -> None:
@@ -137,6 +159,7 @@ class Run:
             return
         outcome = self.queue.popleft()
         future = self.futures.pop(outcome.step_no)
+        self.wakeable.discard(outcome.step_no)
         if not future.done():
             future.set_result(outcome)
         self.last_active = time.monotonic()
@@ -169,11 +192,14 @@ class Run:
         """Wait for the step's outcome; a cancellation by the workflow is recorded."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.futures[step_no] = future
+        if recorded is not None and recorded.status == "open":
+            self.wakeable.add(step_no)
         self._pump()
         try:
             return await future
         except asyncio.CancelledError:
             self.futures.pop(step_no, None)
+            self.wakeable.discard(step_no)
             if not self.evicted:
                 self.cancelled.add(step_no)
                 if recorded is None or recorded.status != "cancelled":
@@ -225,8 +251,10 @@ class Run:
                 raise
             if done is not None:
                 self.deliver(Outcome(step_no, done.completion_no, done.result, done.error))
-            elif deadline is not None:
-                self.executor.timers.add(deadline, self.eid, step_no)
+            else:
+                self.wakeable.add(step_no)
+                if deadline is not None:
+                    self.executor.timers.add(deadline, self.eid, step_no)
             outcome = await waiter
         else:
             outcome = await self._await_step(step_no, recorded)
@@ -246,6 +274,7 @@ class Run:
             waiter = asyncio.ensure_future(self._await_step(step_no, None))
             await self._write(store.open_timer, self.eid, step_no, "sleep", deadline,
                               self.executor.clock(), self.executor.worker_id)
+            self.wakeable.add(step_no)
             self.executor.timers.add(deadline, self.eid, step_no)
             await waiter
         else:

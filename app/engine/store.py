@@ -204,7 +204,8 @@ def fire_deadline(
     if row.state in FINISHED_STATES or step is None or step.status != "open":
         return None
     completion = _take_completion_no(conn, eid, row, now, worker)
-    result, error = "null", None
+    result: str | None = "null"
+    error: str | None = None
     if step.kind == "wait":
         timeout = SignalTimeout(step.name, step.deadline - step.created_at)
         result, error = None, codec.dumps(codec.encode_exception(timeout))

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +112,6 @@ if __name__ == "__main__":
     # Under ``python -m`` this file runs as ``__main__``; the workflows must be registered as
     # ``crash_worker.*`` (the name the test process imports them under), so hand over to the
     # module imported under its own name.
-    sys.modules.pop("crash_worker", None)
     import crash_worker
 
     crash_worker.main()

@@ -1,0 +1,93 @@
+"""Settings: defaults, parsing of STENT_* variables, and errors that name the variable."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from app.settings import SPECS, Settings, example_modules
+
+
+def test_defaults_without_any_variable() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite+aiosqlite:///stent.db"
+    assert settings.max_signal_bytes == 262144
+    assert settings.sqlite_synchronous == "FULL"
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings == Settings()
+
+
+def test_default_workflow_modules_are_the_examples_as_dotted_names() -> None:
+    modules = Settings.from_env({}).workflow_modules
+    assert modules == example_modules()
+    assert "workflows.approval" in modules
+    assert all(name.startswith("workflows.") for name in modules)
+
+
+def test_every_variable_is_parsed() -> None:
+    settings = Settings.from_env({
+        "STENT_DATABASE_URL": "sqlite+aiosqlite:////var/lib/stent/desk.db",
+        "STENT_WORKFLOW_MODULES": " billing.flows , hr.onboarding,",
+        "STENT_MAX_SIGNAL_BYTES": "1024",
+        "STENT_SQLITE_SYNCHRONOUS": "normal",
+        "STENT_HOST": "0.0.0.0",
+        "STENT_PORT": "9000",
+    })
+    assert settings == Settings(
+        database_url="sqlite+aiosqlite:////var/lib/stent/desk.db",
+        workflow_modules=("billing.flows", "hr.onboarding"),
+        max_signal_bytes=1024,
+        sqlite_synchronous="NORMAL",
+        host="0.0.0.0",
+        port=9000,
+    )
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    assert Settings.from_env({"PORT": "1", "STENT_UNKNOWN": "x"}) == Settings()
+
+
+def test_empty_module_list_loads_no_workflows() -> None:
+    assert Settings.from_env({"STENT_WORKFLOW_MODULES": ""}).workflow_modules == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("STENT_PORT", "eighty"),
+        ("STENT_PORT", "0"),
+        ("STENT_PORT", "70000"),
+        ("STENT_MAX_SIGNAL_BYTES", "-5"),
+        ("STENT_MAX_SIGNAL_BYTES", "1.5"),
+        ("STENT_SQLITE_SYNCHRONOUS", "SOMETIMES"),
+        ("STENT_DATABASE_URL", "  "),
+        ("STENT_HOST", ""),
+        ("STENT_WORKFLOW_MODULES", "workflows.approval,not a module"),
+    ],
+)
+def test_bad_value_is_a_value_error_naming_the_variable(env: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"^{env}: "):
+        Settings.from_env({env: value})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().port = 1  # type: ignore[misc]
+
+
+def test_every_field_has_exactly_one_spec() -> None:
+    assert [spec.name for spec in SPECS] == [f.name for f in dataclasses.fields(Settings)]
+    assert all(spec.env.startswith("STENT_") and spec.help for spec in SPECS)
+
+
+def test_describe_is_a_markdown_table_with_a_row_per_setting() -> None:
+    rows = Settings.describe()
+    assert rows[0].startswith("| Variable") and rows[1].startswith("| ---")
+    assert len(rows) == 2 + len(SPECS)
+    for spec, row in zip(SPECS, rows[2:], strict=True):
+        assert row.startswith(f"| `{spec.env}` |") and row.endswith(f"| {spec.help} |")
+        assert row.count("|") == 4
+    assert "`8000`" in rows[2 + [s.name for s in SPECS].index("port")]
+    assert "workflows.approval" in rows[2 + [s.name for s in SPECS].index("workflow_modules")]
