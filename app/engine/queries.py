@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, func, select, tuple_
 
 from . import codec
 from .records import ExecutionSummary, Page, SignalRecord, StepRecord, WaitInfo
