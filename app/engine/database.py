@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from .migrations import upgrade_to_head
+from .prepared import Tx
 
 T = TypeVar("T")
 TxnFn = Callable[..., Any]
@@ -98,7 +99,7 @@ class SqliteDatabase:
         self._reader_engine.dispose()
 
     async def write(self, fn: TxnFn, *args: Any) -> Any:
-        """Run ``fn(conn, *args)`` as (part of) one write transaction; its result or error."""
+        """Run ``fn(tx, *args)`` as (part of) one write transaction; its result or error."""
         if self._thread is None or self._loop is None:
             raise RuntimeError("the database is not started")
         future: asyncio.Future[Any] = self._loop.create_future()
@@ -127,42 +128,49 @@ class SqliteDatabase:
         return batch, stop
 
     def _write_loop(self) -> None:
-        with self._writer_engine.connect() as conn:
+        raw = self._writer_engine.raw_connection()
+        tx = Tx(raw, self._writer_engine.dialect)
+        try:
             stop = False
             while not stop:
                 first = self._jobs.get()
                 if first is None:
                     break
                 batch, stop = self._next_batch(first)
-                outcomes = self._run_batch(conn, batch)
+                outcomes = _run_batch(tx, batch)
                 assert self._loop is not None
                 self._loop.call_soon_threadsafe(_deliver, batch, outcomes)
-
-    def _run_batch(self, conn: Connection, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        """One transaction for the whole batch; a savepoint per job when there are several."""
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with conn.begin():
-                if len(batch) == 1:
-                    outcomes.append((True, batch[0].fn(conn, *batch[0].args)))
-                else:
-                    for job in batch:
-                        outcomes.append(_in_savepoint(conn, job))
-        except Exception as exc:
-            # The transaction was rolled back (a single job's error, or COMMIT failed):
-            # nothing of the batch is stored, so every caller hears the error.
-            return [(False, exc if len(batch) == 1 else _commit_error(exc))] * len(batch)
-        return outcomes
+        finally:
+            tx.close()
+            raw.close()
 
 
-def _in_savepoint(conn: Connection, job: _Job) -> tuple[bool, Any]:
-    savepoint = conn.begin_nested()
+def _run_batch(tx: Tx, batch: list[_Job]) -> list[tuple[bool, Any]]:
+    """One transaction for the whole batch; a savepoint per job when there are several."""
+    tx.raw("BEGIN IMMEDIATE")
     try:
-        result = job.fn(conn, *job.args)
+        if len(batch) == 1:
+            outcomes = [(True, batch[0].fn(tx, *batch[0].args))]
+        else:
+            outcomes = [_in_savepoint(tx, job) for job in batch]
+        tx.raw("COMMIT")
     except Exception as exc:
-        savepoint.rollback()
+        # Rolled back (a single job's error, or COMMIT failed): nothing of the batch is
+        # stored, so every caller hears the error.
+        tx.raw("ROLLBACK")
+        return [(False, exc if len(batch) == 1 else _commit_error(exc))] * len(batch)
+    return outcomes
+
+
+def _in_savepoint(tx: Tx, job: _Job) -> tuple[bool, Any]:
+    tx.raw("SAVEPOINT job")
+    try:
+        result = job.fn(tx, *job.args)
+    except Exception as exc:
+        tx.raw("ROLLBACK TO job")
+        tx.raw("RELEASE job")
         return (False, exc)
-    savepoint.commit()
+    tx.raw("RELEASE job")
     return (True, result)
 
 

@@ -39,6 +39,7 @@ from .validation import validator_for
 
 log = logging.getLogger("stent")
 Duration = str | int | float | timedelta
+RECENT_RESULTS = 10_000
 
 
 class Stent:
@@ -121,6 +122,8 @@ class Stent:
         self._runs: dict[str, Run] = {}
         self._loading: dict[str, asyncio.Future[Run | None]] = {}
         self._finished: dict[str, list[asyncio.Future[Result[Any, Any]]]] = {}
+        # results of executions that finished here lately: wait_for answers from memory
+        self._recent_results: dict[str, Result[Any, Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
 
@@ -230,9 +233,14 @@ class Stent:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            state = await self.state_of(execution_id)
-            if state.result is not None:
-                return state.result
+            known = self._recent_results.get(execution_id)
+            if known is not None:
+                return known
+            if execution_id not in self._runs:
+                # Not running here: it may be finished, or running in another process.
+                state = await self.state_of(execution_id)
+                if state.result is not None:
+                    return state.result
             future: asyncio.Future[Result[Any, Any]] = loop.create_future()
             self._finished.setdefault(execution_id, []).append(future)
             wait = self.poll_interval * 4
@@ -432,6 +440,9 @@ class Stent:
             self._resolve_finished(run.eid, outcome)
 
     def _resolve_finished(self, eid: str, outcome: Result[Any, Any]) -> None:
+        self._recent_results[eid] = outcome
+        if len(self._recent_results) > RECENT_RESULTS:
+            del self._recent_results[next(iter(self._recent_results))]
         for future in self._finished.pop(eid, []):
             if not future.done():
                 future.set_result(outcome)
@@ -518,15 +529,15 @@ def _encode_payload(payload: Any, limit: int) -> str:
     return text
 
 
-def _validator(name: str, payload: Any) -> Callable[[Any, str, str], None]:
+def _validator(name: str, payload: Any) -> store.Validate:
     """Checks the payload, inside the send transaction, against every schema known for
     ``name``: the workflow's declaration and the open waits' own schemas."""
 
-    def validate(conn: Any, eid: str, workflow: str) -> None:
+    def validate(workflow: str, wait_schemas: list[str]) -> None:
         durable = registry.lookup(workflow)
         if durable is not None and name in durable.signals:
             validator_for(durable.signals[name]).check(payload)
-        for text in store.open_wait_schemas(conn, eid, name):
+        for text in wait_schemas:
             validator_for(codec.loads(text)).check(payload)
 
     return validate

@@ -1,0 +1,82 @@
+"""Core statements compiled once per dialect and run straight on the DBAPI cursor.
+
+The write path runs a dozen statements per signal. Through SQLAlchemy's execution layer
+each costs ~45 µs of Python; on the cursor, with SQL and parameter order compiled once by
+SQLAlchemy for the connection's dialect, ~5 µs. The SQL is still written (and kept in
+agreement with the tables and migrations) as SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import ClauseElement
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    row: Any  # a namedtuple class for SELECTs, None otherwise
+
+
+class Prepared:
+    """A statement with named ``b_*`` parameters; compiled lazily per dialect."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def for_dialect(self, dialect: Dialect) -> _Compiled:
+        """The SQL text, positional parameter order and row type for ``dialect``."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            comp = self.statement.compile(dialect=dialect)
+            columns = getattr(self.statement, "selected_columns", None)
+            row = namedtuple("Row", [c.key for c in columns]) if columns is not None else None  # type: ignore[misc]
+            compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params),
+                                 row)
+            self._compiled[dialect.name] = compiled
+        return compiled
+
+
+class Tx:
+    """One write transaction on a DBAPI connection (see ``database``)."""
+
+    def __init__(self, dbapi_connection: Any, dialect: Dialect) -> None:
+        self._cursor = dbapi_connection.cursor()
+        self._dialect = dialect
+
+    def _run(self, prepared: Prepared, params: dict[str, Any]) -> _Compiled:
+        compiled = prepared.for_dialect(self._dialect)
+        values = compiled.defaults | params if compiled.defaults else params
+        self._cursor.execute(compiled.sql, tuple(values[name] for name in compiled.names))
+        return compiled
+
+    def execute(self, prepared: Prepared, **params: Any) -> int:
+        """Run a statement; the number of rows it changed."""
+        self._run(prepared, params)
+        return int(self._cursor.rowcount)
+
+    def first(self, prepared: Prepared, **params: Any) -> Any:
+        """The first row of a SELECT (attribute access by column), or None."""
+        compiled = self._run(prepared, params)
+        found = self._cursor.fetchone()
+        return None if found is None else compiled.row(*found)
+
+    def all(self, prepared: Prepared, **params: Any) -> list[Any]:
+        """Every row of a SELECT."""
+        compiled = self._run(prepared, params)
+        return [compiled.row(*found) for found in self._cursor.fetchall()]
+
+    def raw(self, sql: str) -> None:
+        """Transaction control (BEGIN, SAVEPOINT, ...), spelled the same on both databases."""
+        self._cursor.execute(sql)
+
+    def close(self) -> None:
+        """Release the cursor."""
+        self._cursor.close()
