@@ -35,9 +35,10 @@ class Prepared:
         """The SQL text, positional parameter order and row type for ``dialect``."""
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            comp = self.statement.compile(dialect=dialect)
+            comp: Any = self.statement.compile(dialect=dialect)
             columns = getattr(self.statement, "selected_columns", None)
-            row = namedtuple("Row", [c.key for c in columns]) if columns is not None else None  # type: ignore[misc]
+            fields = None if columns is None else [c.key for c in columns]
+            row = None if fields is None else namedtuple("Row", fields)  # noqa: PYI024
             compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params),
                                  row)
             self._compiled[dialect.name] = compiled
