@@ -38,7 +38,7 @@ class Prepared:
             comp: Any = self.statement.compile(dialect=dialect)
             columns = getattr(self.statement, "selected_columns", None)
             fields = None if columns is None else [c.key for c in columns]
-            row = None if fields is None else namedtuple("Row", fields)  # noqa: PYI024
+            row = None if fields is None else namedtuple("Row", fields)
             compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params),
                                  row)
             self._compiled[dialect.name] = compiled
