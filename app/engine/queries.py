@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, tuple_
 
-from . import codec
-from .records import ExecutionSummary, Page, SignalRecord, StepRecord, WaitInfo
+from . import codec, outcomes
+from .errors import ExecutionNotFound
+from .records import ExecutionState, ExecutionSummary, Page, SignalRecord, StepRecord, WaitInfo
 from .tables import executions as ex
 from .tables import signals as sg
 from .tables import steps as st
@@ -202,3 +203,18 @@ def steps_of(conn: Connection, eid: str) -> list[StepRecord]:
         )
         for r in rows
     ]
+
+
+def state_of(conn: Connection, eid: str) -> ExecutionState:
+    """The execution with its open waits and, once finished, its result."""
+    row = execution_row(conn, eid)
+    if row is None:
+        raise ExecutionNotFound(eid)
+    arguments = codec.loads(row.arguments)
+    return ExecutionState(
+        id=row.id, workflow=row.workflow, state=row.state, args=arguments["args"],
+        kwargs=arguments["kwargs"], initiator=codec.loads(row.initiator),
+        created_at=row.created_at, updated_at=row.updated_at, finished_at=row.finished_at,
+        waiting_on=open_waits_of(conn, eid),
+        result=outcomes.stored_result(row),
+    )

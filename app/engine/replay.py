@@ -21,7 +21,7 @@ from .errors import ExecutionFinished, NondeterminismError, SignalTimeout
 from .registry import DurableFunction
 
 if TYPE_CHECKING:
-    from .executor import Stent
+    from .worker import Worker
 
 # Loop turns between two deliveries: enough for a woken task to reach its next await
 # through asyncio.wait / gather / TaskGroup layers before the next result lands.
@@ -56,7 +56,7 @@ class Outcome:
 class Run:
     """The in-memory side of one execution."""
 
-    def __init__(self, executor: Stent, eid: str, fn: DurableFunction, arguments: Any,
+    def __init__(self, executor: Worker, eid: str, fn: DurableFunction, arguments: Any,
                  history: dict[int, Recorded]) -> None:
         self.executor = executor
         self.eid = eid
