@@ -43,6 +43,7 @@ class Worker:
         self._recent_results: dict[str, Result[Any, Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._poll_since = 0.0
+        self._cap_scheduled = False
 
     async def start(self) -> None:
         """Schedule stored deadlines and resume every unfinished execution."""
@@ -162,8 +163,11 @@ class Worker:
         run = Run(self, eid, durable, arguments, history)
         self._runs[eid] = run
         run.start(self._on_finish)
-        if len(self._runs) > self.max_resident:
-            self._evict_oldest_idle()
+        if len(self._runs) > self.max_resident and not self._cap_scheduled:
+            # Soon, not now: the runs just started are not parked yet, and sorting on
+            # every start would make a burst of starts quadratic.
+            self._cap_scheduled = True
+            asyncio.get_running_loop().call_later(0.05, self._evict_oldest_idle)
         return run
 
     async def _load(self, eid: str) -> Run | None:
@@ -272,9 +276,16 @@ class Worker:
             await self._poll_others()
 
     def _evict_oldest_idle(self) -> None:
+        """Keep at most ``max_resident`` executions in memory, dropping the least active."""
+        self._cap_scheduled = False
+        if len(self._runs) <= self.max_resident:
+            return
         idle = sorted((r.last_active, eid) for eid, r in self._runs.items() if r.idle)
         for _, eid in idle[: len(self._runs) - self.max_resident]:
             self._runs.pop(eid).evict()
+        if len(self._runs) > self.max_resident and self.running:
+            self._cap_scheduled = True
+            asyncio.get_running_loop().call_later(0.05, self._evict_oldest_idle)
 
     async def _poll_others(self) -> None:
         """Signals sent, executions started or cancelled by another process (the CLI)."""
