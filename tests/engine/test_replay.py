@@ -117,7 +117,9 @@ async def test_at_most_max_resident_executions_stay_in_memory(db_url: str):
         ids = [await executor.dispatch(prepare_then_wait) for _ in range(12)]
         for eid in ids:
             await until_open_wait(executor, eid, "go")
-        assert len(executor.resident()) <= 5
+        async with asyncio.timeout(5):  # the cap is enforced soon after a burst of starts
+            while len(executor.resident()) > 4:
+                await asyncio.sleep(0.01)
         for eid in ids:
             await executor.send_signal(eid, "go", 1)
         for eid in ids:

@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in SCENARIOS]
     if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+        choices = ", ".join(SCENARIOS)
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {choices}")
     print(machine_info(args.synchronous), end="\n\n", flush=True)
     print("| scenario | measured | target | ok? |\n| --- | --- | --- | --- |", flush=True)
     crashed = False
