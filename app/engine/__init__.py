@@ -18,6 +18,7 @@ from .errors import (
     SignalTimeout,
     SignalValidationError,
     StentError,
+    WaitClosed,
     WorkflowNotRegistered,
 )
 from .executor import Stent
@@ -55,6 +56,7 @@ __all__ = [
     "Stent",
     "StentError",
     "StepRecord",
+    "WaitClosed",
     "WaitInfo",
     "WorkflowNotRegistered",
 ]

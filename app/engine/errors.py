@@ -54,6 +54,25 @@ class IdempotencyKeyConflict(StentError, ValueError):
         self.key = key
 
 
+class WaitClosed(StentError, ValueError):
+    """The wait a signal was addressed to is no longer open (answered, timed out, gone)."""
+
+    def __init__(self, execution_id: str, wait_id: int, name: str, status: str,
+                 answered_by: dict[str, Any] | None = None,
+                 answered_at: float | None = None) -> None:
+        who = ""
+        if answered_by:
+            who = f" by {answered_by.get('name') or answered_by.get('email') or 'someone'}"
+        super().__init__(f"the {name!r} wait {wait_id} of execution {execution_id!r} is "
+                         f"closed: {status}{who}")
+        self.execution_id = execution_id
+        self.wait_id = wait_id
+        self.name = name
+        self.status = status
+        self.answered_by = answered_by
+        self.answered_at = answered_at
+
+
 class SignalTimeout(StentError, TimeoutError):
     """``wait_for_signal(..., timeout=...)`` ran out of time before a signal came."""
 

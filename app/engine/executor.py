@@ -47,7 +47,8 @@ class Stent:
     @overload
     @staticmethod
     def durable(
-        *, retry: RetryPolicy | None = None, signals: Mapping[str, object] | None = None
+        *, retry: RetryPolicy | None = None, signals: Mapping[str, object] | None = None,
+        subject: Callable[..., str] | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], DurableFunction]: ...
 
     @staticmethod
@@ -57,11 +58,13 @@ class Stent:
         *,
         retry: RetryPolicy | None = None,
         signals: Mapping[str, object] | None = None,
+        subject: Callable[..., str] | None = None,
     ) -> Any:
-        """Mark an ``async def`` durable (bare, or with a retry policy and signal schemas)."""
+        """Mark an ``async def`` durable: bare, or with a retry policy, signal schemas, and
+        ``subject(*args, **kwargs)`` describing an execution in lists."""
         if fn is not None:
             return registry.register(fn)
-        return lambda f: registry.register(f, retry, signals)
+        return lambda f: registry.register(f, retry, signals, subject)
 
     @staticmethod
     async def wait_for_signal(
@@ -154,10 +157,12 @@ class Stent:
         arguments = codec.dumps({"args": list(args), "kwargs": dict(kwargs or {})},
                                 "the workflow's arguments")
         eid = str(uuid.uuid4())
+        decoded = codec.loads(arguments)
         await self.db.write(store.create_execution, eid, durable.name, arguments,
                             None if initiator is None else codec.dumps(dict(initiator)),
+                            durable.describe(decoded["args"], decoded["kwargs"]),
                             self.clock(), self.worker_id)
-        self._worker.start_execution(eid, durable, codec.loads(arguments))
+        self._worker.start_execution(eid, durable, decoded)
         return eid
 
     # ------------------------------------------------------------------ signals
@@ -169,12 +174,17 @@ class Stent:
         *,
         idempotency_key: str | None = None,
         sender: Mapping[str, Any] | None = None,
+        wait_id: int | None = None,
     ) -> SignalReceipt:
-        """Store a signal durably (FIFO per name) and wake the waiting execution."""
+        """Store a signal durably (FIFO per name) and wake the waiting execution.
+
+        ``wait_id`` (a ``WaitInfo.wait_id``) addresses one open wait: the signal answers
+        exactly that wait, or is refused with ``WaitClosed`` when it is no longer open.
+        """
         text = _encode_payload(payload, self.max_signal_bytes)
         new = store.NewSignal(
             str(uuid.uuid4()), execution_id, name, text, codec.digest(text), idempotency_key,
-            None if sender is None else codec.dumps(dict(sender), "the sender"))
+            None if sender is None else codec.dumps(dict(sender), "the sender"), wait_id)
         receipt, completion = await self.db.write(
             store.accept_signal, new, _validator(name, payload), self.clock(), self.worker_id)
         if completion is not None:

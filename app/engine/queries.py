@@ -95,11 +95,12 @@ def _wait_info(row: Any) -> WaitInfo:
         execution_id=row.execution_id, workflow=row.workflow, step_no=row.step_no,
         name=row.name, schema=codec.loads(row.schema), title=row.title,
         description=row.description, since=row.created_at, deadline=row.deadline,
+        subject=row.subject,
     )
 
 
 _WAIT_COLUMNS = (st.c.execution_id, ex.c.workflow, st.c.step_no, st.c.name, st.c.schema,
-                 st.c.title, st.c.description, st.c.created_at, st.c.deadline)
+                 st.c.title, st.c.description, st.c.created_at, st.c.deadline, ex.c.subject)
 
 
 def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
@@ -159,7 +160,7 @@ def list_executions(
         .scalar_subquery()
     )
     query = select(ex.c.id, ex.c.workflow, ex.c.state, ex.c.created_at, ex.c.updated_at,
-                   open_waits.label("open_waits"))
+                   open_waits.label("open_waits"), ex.c.subject)
     if state is not None:
         query = query.where(ex.c.state == state)
     if workflow is not None:
@@ -172,7 +173,7 @@ def list_executions(
     rows = conn.execute(query.order_by(ex.c.created_at.desc(), ex.c.id.desc())
                         .limit(limit + 1)).all()
     items = [ExecutionSummary(r.id, r.workflow, r.state, r.created_at, r.updated_at,
-                              r.open_waits) for r in rows[:limit]]
+                              r.open_waits, r.subject) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return Page(items, encode_cursor([last.created_at, last.id]) if last else None)
 
@@ -215,6 +216,6 @@ def state_of(conn: Connection, eid: str) -> ExecutionState:
         id=row.id, workflow=row.workflow, state=row.state, args=arguments["args"],
         kwargs=arguments["kwargs"], initiator=codec.loads(row.initiator),
         created_at=row.created_at, updated_at=row.updated_at, finished_at=row.finished_at,
-        waiting_on=open_waits_of(conn, eid),
+        waiting_on=open_waits_of(conn, eid), subject=row.subject,
         result=outcomes.stored_result(row),
     )

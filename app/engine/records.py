@@ -35,6 +35,12 @@ class WaitInfo:
     description: str | None
     since: float
     deadline: float | None = None
+    subject: str | None = None
+
+    @property
+    def wait_id(self) -> int:
+        """Identifies this wait within its execution (``send_signal(..., wait_id=...)``)."""
+        return self.step_no
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class ExecutionState:
     created_at: float
     updated_at: float
     finished_at: float | None
+    subject: str | None = None
     waiting_on: list[WaitInfo] = field(default_factory=list)
     result: Result[Any, Any] | None = None
 
@@ -103,6 +110,7 @@ class ExecutionSummary:
     created_at: float
     updated_at: float
     open_waits: int
+    subject: str | None = None
 
 
 @dataclass(frozen=True)

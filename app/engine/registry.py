@@ -42,6 +42,19 @@ class DurableFunction:
     name: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     signals: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    subject: Callable[..., str] | None = None
+
+    def describe(self, args: list[Any], kwargs: dict[str, Any]) -> str:
+        """A short subject for lists: the declared ``subject(*args, **kwargs)``, or the
+        first argument's most telling value."""
+        if self.subject is not None:
+            return str(self.subject(*args, **kwargs))[:200]
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        if isinstance(first, dict):
+            for key in ("title", "subject", "name", "item", "description", "id"):
+                if isinstance(first.get(key), str | int | float):
+                    return str(first[key])[:200]
+        return "" if first is None else str(first)[:200]
 
     def __post_init__(self) -> None:
         functools.update_wrapper(self, self.fn)
@@ -64,13 +77,14 @@ def register(
     fn: AsyncFn,
     retry: RetryPolicy | None = None,
     signals: Mapping[str, object] | None = None,
+    subject: Callable[..., str] | None = None,
 ) -> DurableFunction:
     """Wrap and register ``fn`` under ``module.qualname``."""
     if not asyncio.iscoroutinefunction(fn):
         raise TypeError(f"@Stent.durable needs an async def, got {fn!r}")
     schemas = {name: s for name, spec in (signals or {}).items() if (s := to_json_schema(spec))}
     durable = DurableFunction(fn, f"{fn.__module__}.{fn.__qualname__}", retry or RetryPolicy(),
-                              schemas)
+                              schemas, subject)
     _registry[durable.name] = durable
     return durable
 

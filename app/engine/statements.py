@@ -32,7 +32,8 @@ LOCK_EXECUTION = Prepared(
 )
 INSERT_EXECUTION = Prepared(insert(ex).values(
     id=_EID, workflow=b("workflow"), arguments=b("arguments"), state="pending",
-    initiator=b("initiator"), created_at=_NOW, updated_at=_NOW, touched_by=_WORKER))
+    initiator=b("initiator"), subject=b("subject"), created_at=_NOW, updated_at=_NOW,
+    touched_by=_WORKER))
 TOUCH = Prepared(update(ex).where(_EXECUTION).values(updated_at=_NOW, touched_by=_WORKER))
 TOUCH_RUNNING = Prepared(update(ex).where(_EXECUTION).values(
     state="running", updated_at=_NOW, touched_by=_WORKER))
@@ -88,6 +89,13 @@ CONSUME_SIGNAL = Prepared(
     update(sg)
     .where(sg.c.id == b("signal"))
     .values(state="consumed", consumed_by_step=_STEP, consumed_at=_NOW)
+)
+WAIT_ANSWER = Prepared(
+    select(st.c.step_no, st.c.kind, st.c.name, st.c.status, st.c.schema, st.c.completed_at,
+           sg.c.sender, sg.c.received_at)
+    .select_from(st.outerjoin(sg, and_(sg.c.execution_id == st.c.execution_id,
+                                       sg.c.consumed_by_step == st.c.step_no)))
+    .where(_STEP_KEY)
 )
 SIGNAL_BY_KEY = Prepared(select(
     sg.c.id, sg.c.seq, sg.c.name, sg.c.payload_hash, sg.c.consumed_by_step

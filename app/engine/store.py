@@ -19,6 +19,7 @@ from .errors import (
     ExecutionNotFound,
     IdempotencyKeyConflict,
     SignalTimeout,
+    WaitClosed,
 )
 from .prepared import Tx
 from .records import FINISHED_STATES, SignalReceipt
@@ -87,10 +88,10 @@ def _insert_step(tx: Tx, eid: str, step_no: int, kind: str, name: str, now: floa
 
 
 def create_execution(tx: Tx, eid: str, workflow: str, arguments: str, initiator: str | None,
-                     now: float, worker: str) -> None:
+                     subject: str | None, now: float, worker: str) -> None:
     """Store a new execution in state pending."""
     tx.execute(q.INSERT_EXECUTION, b_eid=eid, b_workflow=workflow, b_arguments=arguments,
-               b_initiator=initiator, b_now=now, b_worker=worker)
+               b_initiator=initiator, b_subject=subject, b_now=now, b_worker=worker)
 
 
 def record_activity(tx: Tx, eid: str, step_no: int, name: str, result: str | None,
@@ -179,6 +180,7 @@ class NewSignal:
     payload_hash: str
     idempotency_key: str | None
     sender: str | None
+    wait_id: int | None = None
 
 
 # validate(workflow, schemas of the open waits on the signal's name) raises on a bad payload
@@ -214,7 +216,8 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float,
         return duplicate, None
     if row.state in FINISHED_STATES:
         raise ExecutionFinished(eid, row.state)
-    waits = tx.all(q.OPEN_WAITS_ON, b_eid=eid, b_name=sig.name)
+    waits = (tx.all(q.OPEN_WAITS_ON, b_eid=eid, b_name=sig.name) if sig.wait_id is None
+             else _addressed_wait(tx, sig))
     validate(row.workflow, [w.schema for w in waits if w.schema is not None])
     seq = int(row.next_signal_seq)
     completion: Completion | None = None
@@ -238,6 +241,23 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float,
     receipt = SignalReceipt(sig.signal_id, eid, sig.name, seq, False,
                             completion.step_no if completion else None)
     return receipt, completion
+
+
+def _addressed_wait(tx: Tx, sig: NewSignal) -> list[Any]:
+    """The one open wait a signal is addressed to; ``WaitClosed`` when it is not open.
+
+    Two approvers answering one wait are serialized by the execution lock: the second
+    finds the wait done and hears who answered it and when.
+    """
+    wait = tx.first(q.WAIT_ANSWER, b_eid=sig.execution_id, b_step=sig.wait_id)
+    if wait is None or wait.kind != "wait" or wait.name != sig.name:
+        raise WaitClosed(sig.execution_id, sig.wait_id or 0, sig.name, "unknown")
+    if wait.status != "open":
+        status = "timed out" if wait.status == "failed" else (
+            "answered" if wait.status == "done" else "cancelled")
+        raise WaitClosed(sig.execution_id, sig.wait_id or 0, sig.name, status,
+                         codec.loads(wait.sender), wait.received_at or wait.completed_at)
+    return [wait]
 
 
 def _close(tx: Tx, eid: str, now: float) -> None:

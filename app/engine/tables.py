@@ -39,6 +39,8 @@ executions = Table(
     # pending | running | completed | failed | cancelled
     Column("state", String(16), nullable=False),
     Column("initiator", Text),
+    # a short human description for lists (the dashboard's inbox)
+    Column("subject", Text),
     Column("result", Text),
     Column("error", Text),
     # next signal sequence number and next step-completion number of this execution
