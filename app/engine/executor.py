@@ -25,6 +25,7 @@ from .records import (
     SignalReceipt,
     SignalRecord,
     StepRecord,
+    WaitFilter,
 )
 from .registry import DurableFunction, RetryPolicy
 from .replay import MISSING
@@ -229,10 +230,24 @@ class Stent:
                 continue  # look again: another process may have finished it
 
     async def list_waiting(self, *, workflow: str | None = None, name: str | None = None,
-                           limit: int = 50, after: str | None = None) -> Page:
-        """Open waits across executions, oldest first; ``after`` is a previous page's cursor."""
+                           opened_before: float | None = None,
+                           execution_id: str | None = None, limit: int = 50,
+                           after: str | None = None, newest_first: bool = False) -> Page:
+        """Open waits across executions, oldest first; ``after`` is a previous page's cursor.
+
+        ``opened_before`` (a timestamp) keeps waits at least that old; ``execution_id``
+        matches a prefix of the execution's id.
+        """
+        filters = WaitFilter(workflow, name, opened_before, execution_id)
         return await self.db.read(  # type: ignore[no-any-return]
-            queries.list_waiting, workflow, name, limit, after)
+            queries.list_waiting, filters, limit, after, newest_first)
+
+    async def count_waiting(self, *, workflow: str | None = None, name: str | None = None,
+                            opened_before: float | None = None,
+                            execution_id: str | None = None) -> int:
+        """How many open waits match (the same filters as ``list_waiting``)."""
+        filters = WaitFilter(workflow, name, opened_before, execution_id)
+        return await self.db.read(queries.count_waiting, filters)  # type: ignore[no-any-return]
 
     async def list_executions(self, *, state: str | None = None, workflow: str | None = None,
                               waiting: bool | None = None, limit: int = 50,

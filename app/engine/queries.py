@@ -11,7 +11,15 @@ from sqlalchemy import Connection, and_, func, select, tuple_
 
 from . import codec, outcomes
 from .errors import ExecutionNotFound
-from .records import ExecutionState, ExecutionSummary, Page, SignalRecord, StepRecord, WaitInfo
+from .records import (
+    ExecutionState,
+    ExecutionSummary,
+    Page,
+    SignalRecord,
+    StepRecord,
+    WaitFilter,
+    WaitInfo,
+)
 from .tables import executions as ex
 from .tables import signals as sg
 from .tables import steps as st
@@ -114,35 +122,45 @@ def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
     return [_wait_info(r) for r in rows]
 
 
-def list_waiting(
-    conn: Connection,
-    workflow: str | None,
-    name: str | None,
-    limit: int,
-    after: str | None,
-) -> Page:
-    """Open waits across executions, oldest first, keyset-paginated."""
+def _waiting_query(columns: Any, filters: WaitFilter) -> Any:
     query = (
-        select(*_WAIT_COLUMNS)
+        select(*columns)
         .join(ex, ex.c.id == st.c.execution_id)
         .where(and_(st.c.kind == "wait", st.c.status == "open"))
     )
-    if workflow is not None:
-        query = query.where(ex.c.workflow == workflow)
-    if name is not None:
-        query = query.where(st.c.name == name)
+    if filters.workflow is not None:
+        query = query.where(ex.c.workflow == filters.workflow)
+    if filters.name is not None:
+        query = query.where(st.c.name == filters.name)
+    if filters.opened_before is not None:
+        query = query.where(st.c.created_at <= filters.opened_before)
+    if filters.execution_id:
+        query = query.where(st.c.execution_id.startswith(filters.execution_id.lower(),
+                                                         autoescape=True))
+    return query
+
+
+def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str | None,
+                 newest_first: bool) -> Page:
+    """Open waits across executions, oldest (or newest) first, keyset-paginated."""
+    query = _waiting_query(_WAIT_COLUMNS, filters)
+    key_columns = tuple_(st.c.created_at, st.c.execution_id, st.c.step_no)
     if after is not None:
-        key = decode_cursor(after)
-        query = query.where(
-            tuple_(st.c.created_at, st.c.execution_id, st.c.step_no) > tuple_(*key)
-        )
-    rows = conn.execute(
-        query.order_by(st.c.created_at, st.c.execution_id, st.c.step_no).limit(limit + 1)
-    ).all()
+        key = tuple_(*decode_cursor(after))
+        query = query.where(key_columns < key if newest_first else key_columns > key)
+    order: list[Any] = [st.c.created_at, st.c.execution_id, st.c.step_no]
+    if newest_first:
+        order = [column.desc() for column in order]
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [_wait_info(r) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     cursor = encode_cursor([last.created_at, last.execution_id, last.step_no]) if last else None
     return Page(items, cursor)
+
+
+def count_waiting(conn: Connection, filters: WaitFilter) -> int:
+    """How many open waits match the filters (the inbox's count)."""
+    return int(conn.execute(_waiting_query([func.count()], filters)).scalar_one())
 
 
 def list_executions(

@@ -114,6 +114,16 @@ class ExecutionSummary:
 
 
 @dataclass(frozen=True)
+class WaitFilter:
+    """Which open waits to list: by workflow, signal name, age and execution id prefix."""
+
+    workflow: str | None = None
+    name: str | None = None
+    opened_before: float | None = None
+    execution_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One keyset-paginated page; pass ``next_cursor`` as ``after`` for the next one."""
 

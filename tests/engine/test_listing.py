@@ -81,3 +81,24 @@ async def test_executions_filter_by_state_workflow_and_waiting(executor: Stent):
     rest = await executor.list_executions(limit=5, after=page.next_cursor)
     assert [e.id for e in page.items + rest.items] == list(reversed(ids))
     assert rest.next_cursor is None
+
+
+async def test_open_waits_filter_by_age_and_execution_id_and_are_counted(executor: Stent):
+    ids = await _dispatch_all(executor)
+    waits = (await executor.list_waiting()).items
+    cutoff = waits[2].since
+    older = await executor.list_waiting(opened_before=cutoff)
+    assert [w.execution_id for w in older.items] == ids[:3]
+    assert await executor.count_waiting(opened_before=cutoff) == 3
+    assert await executor.count_waiting() == 8
+    assert await executor.count_waiting(name="review") == 3
+    found = await executor.list_waiting(execution_id=ids[5][:8].upper())
+    assert [w.execution_id for w in found.items] == [ids[5]]
+    assert (await executor.list_waiting(execution_id="%")).items == []
+
+
+async def test_open_waits_can_be_listed_newest_first(executor: Stent):
+    ids = await _dispatch_all(executor)
+    first = await executor.list_waiting(limit=5, newest_first=True)
+    rest = await executor.list_waiting(limit=5, newest_first=True, after=first.next_cursor)
+    assert [w.execution_id for w in first.items + rest.items] == list(reversed(ids))
