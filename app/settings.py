@@ -61,6 +61,25 @@ def _synchronous(raw: str) -> str:
     return value
 
 
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _env(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("development", "production"):
+        raise ValueError(f"expected development or production, got {raw!r}")
+    return value
+
+
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """One setting: the field it fills, its environment variable, default and help text.
@@ -91,6 +110,20 @@ SPECS: tuple[SettingSpec, ...] = (
                 "and survives a crash of the process.", _synchronous),
     SettingSpec("host", "STENT_HOST", "127.0.0.1", "Interface the web server listens on."),
     SettingSpec("port", "STENT_PORT", "8000", "TCP port the web server listens on.", _port),
+    SettingSpec("env", "STENT_DESK_ENV", "development",
+                "`development` (the default of `make run`: development login on) or "
+                "`production`.", _env),
+    SettingSpec("secret_key", "STENT_SECRET_KEY", DEV_SECRET_KEY,
+                "Key that signs session cookies and CSRF tokens. Set a long random value "
+                "in production.", _text),
+    SettingSpec("dev_login", "STENT_DEV_LOGIN", "true",
+                "Offer the development login (pick any name, email and groups). Only "
+                "honoured in development.", _bool),
+    SettingSpec("secure_cookies", "STENT_SECURE_COOKIES", "false",
+                "Mark cookies Secure (HTTPS only). Turn on behind HTTPS.", _bool),
+    SettingSpec("inbox_refresh_seconds", "STENT_INBOX_REFRESH_SECONDS", "1",
+                "How often an open inbox re-checks for waits that opened or closed.",
+                _positive_int),
 )
 
 
@@ -111,6 +144,16 @@ class Settings:
     sqlite_synchronous: str = _default("sqlite_synchronous")
     host: str = _default("host")
     port: int = _default("port")
+    env: str = _default("env")
+    secret_key: str = _default("secret_key")
+    dev_login: bool = _default("dev_login")
+    secure_cookies: bool = _default("secure_cookies")
+    inbox_refresh_seconds: int = _default("inbox_refresh_seconds")
+
+    @property
+    def development_login(self) -> bool:
+        """The development login is offered only in development mode."""
+        return self.dev_login and self.env == "development"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

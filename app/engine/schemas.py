@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import inspect
 import math
 import types
+from collections.abc import Callable
 from typing import (
     Annotated,
     Any,
@@ -183,3 +185,26 @@ def _json_value(value: object) -> object:
         pairs = {key: _json_value(item) for key, item in value.items()}
         return _NOT_JSON if any(item is _NOT_JSON for item in pairs.values()) else pairs
     return _NOT_JSON
+
+
+def parameters_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON Schema of a workflow's parameters, from its signature's type hints.
+
+    The dashboard's start page renders it as a form; positional-only and variadic
+    parameters cannot be filled from a form and are refused with ``TypeError``.
+    """
+    hints = get_type_hints(fn, include_extras=True)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            raise TypeError(f"{fn.__qualname__}: parameter {name!r} cannot come from a form")
+        schema = _type_schema(hints.get(name, Any), ())
+        schema.setdefault("title", name.replace("_", " ").capitalize())
+        if parameter.default is inspect.Parameter.empty:
+            required.append(name)
+        elif (default := _json_value(parameter.default)) is not _NOT_JSON:
+            schema["default"] = default
+        properties[name] = schema
+    return {"type": "object", "properties": properties, "required": required,
+            "additionalProperties": False}

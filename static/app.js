@@ -1,0 +1,27 @@
+// Stent Desk: progressive enhancement only; every page works without this file.
+// No inline handlers anywhere (the Content-Security-Policy forbids them).
+(function () {
+  "use strict";
+
+  // A oneOf choice shows only the chosen variant's fields; without JS all are shown.
+  function syncVariants(root) {
+    root.querySelectorAll("[data-variant-choice]").forEach(function (choice) {
+      var group = choice.getAttribute("data-variant-choice");
+      var checked = choice.querySelector("input[type=radio]:checked");
+      var chosen = checked ? checked.value : null;
+      document.querySelectorAll('[data-variant-group="' + group + '"]').forEach(function (fieldset) {
+        var show = chosen === null || fieldset.getAttribute("data-variant") === chosen;
+        fieldset.hidden = !show;
+        fieldset.disabled = !show;
+      });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("[data-variant-choice]")) {
+      syncVariants(document);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () { syncVariants(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { syncVariants(event.target); });
+})();
