@@ -8,7 +8,6 @@ import dataclasses
 import importlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -86,23 +85,18 @@ def display_url(url: str) -> str:
 
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the worker until SIGINT or SIGTERM (the web dashboard will join it here)."""
+    """Serve the dashboard (and run the executor in-process) until SIGINT or SIGTERM."""
+    from app.server import serve as serve_app
+    from app.web import create_app
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start chatter is noise
     load_workflows(settings.workflow_modules)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with executor(settings, run_worker=True):
-            print(f"Stent Desk worker running on {display_url(settings.database_url)}; "
-                  "Ctrl-C to stop", flush=True)
-            await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    print("Stent Desk worker stopped", flush=True)
+    app = create_app(settings, executor(settings, run_worker=True))
+    print(f"Stent Desk on http://{settings.host}:{settings.port} "
+          f"({display_url(settings.database_url)}); Ctrl-C to stop", flush=True)
+    await serve_app(app, settings.host, settings.port)
+    print("Stent Desk stopped", flush=True)
     return 0
 
 

@@ -4,12 +4,13 @@
   "use strict";
 
   // A oneOf choice shows only the chosen variant's fields; without JS all are shown.
+  // Markup (templates/forms/_field_choice.html): a fieldset[data-choice] holds the radios
+  // and one fieldset[data-variant="<radio value>"] per variant.
   function syncVariants(root) {
-    root.querySelectorAll("[data-variant-choice]").forEach(function (choice) {
-      var group = choice.getAttribute("data-variant-choice");
+    root.querySelectorAll("fieldset[data-choice]").forEach(function (choice) {
       var checked = choice.querySelector("input[type=radio]:checked");
       var chosen = checked ? checked.value : null;
-      document.querySelectorAll('[data-variant-group="' + group + '"]').forEach(function (fieldset) {
+      choice.querySelectorAll("fieldset[data-variant]").forEach(function (fieldset) {
         var show = chosen === null || fieldset.getAttribute("data-variant") === chosen;
         fieldset.hidden = !show;
         fieldset.disabled = !show;
@@ -18,7 +19,7 @@
   }
 
   document.addEventListener("change", function (event) {
-    if (event.target.closest && event.target.closest("[data-variant-choice]")) {
+    if (event.target.closest && event.target.closest("fieldset[data-choice]")) {
       syncVariants(document);
     }
   });

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -70,7 +71,14 @@ def env(db_url: str, flows_dir: Path) -> dict[str, str]:
     """The subprocesses' environment: the temp database and the tests' workflow module."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("STENT_")}
     return base | {"STENT_DATABASE_URL": db_url, "STENT_WORKFLOW_MODULES": "cli_flows",
-                   "PYTHONPATH": str(flows_dir)}
+                   "PYTHONPATH": str(flows_dir), "STENT_PORT": str(free_port())}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for the server under test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def desk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,7 +104,7 @@ def serve(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
                             stderr=subprocess.PIPE, text=True, cwd=env["PYTHONPATH"])
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert "Stent Desk worker running on" in line, line + proc.stderr.read()  # type: ignore[union-attr]
+    assert "Stent Desk on http://127.0.0.1:" in line, line + proc.stderr.read()  # type: ignore[union-attr]
     try:
         yield proc
     finally:

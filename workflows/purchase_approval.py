@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from app.engine import Result, Stent
 from workflows.activities import (
@@ -17,6 +17,17 @@ APPROVAL_RESPONSE = "approval_response"
 EXECUTIVE_THRESHOLD = 10000
 EXECUTIVE_APPROVERS = ["cfo@company.com", "ceo@company.com"]
 MANAGER_APPROVERS = ["manager@company.com"]
+
+
+
+class PurchaseRequest(TypedDict):
+    """What a requester fills in on the start page."""
+
+    item: str
+    amount: int
+    requester: NotRequired[str]
+    justification: NotRequired[str]
+
 
 APPROVAL_RESPONSE_SCHEMA: dict[str, Any] = {
     "title": "Purchase decision",
@@ -49,8 +60,11 @@ APPROVAL_RESPONSE_SCHEMA: dict[str, Any] = {
 }
 
 
-@Stent.durable(signals={APPROVAL_RESPONSE: APPROVAL_RESPONSE_SCHEMA})
-async def purchase_approval(purchase: dict[str, Any]) -> Result[dict[str, Any], str]:
+@Stent.durable(
+    signals={APPROVAL_RESPONSE: APPROVAL_RESPONSE_SCHEMA},
+    subject=lambda purchase: f"{purchase.get('item', 'Purchase')} ({purchase['amount']})",
+)
+async def purchase_approval(purchase: PurchaseRequest) -> Result[dict[str, Any], str]:
     """Get ``purchase`` approved at the level its amount needs; Ok with the order id."""
     # Determine required approval level
     if purchase["amount"] > EXECUTIVE_THRESHOLD:
@@ -66,7 +80,7 @@ async def purchase_approval(purchase: dict[str, Any]) -> Result[dict[str, Any], 
     response = await Stent.wait_for_signal(
         APPROVAL_RESPONSE,
         schema=APPROVAL_RESPONSE_SCHEMA,
-        title=f"Approve purchase of {purchase['amount']}",
+        title=f"Approve purchase of {purchase.get('item', 'an item')} for {purchase['amount']}",
         description=f"Approvers: {', '.join(approvers)}.",
     )
 

@@ -1,0 +1,90 @@
+"""``create_app``: the only place the dashboard's parts are wired together."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.engine import Stent
+from app.settings import Settings
+
+from . import auth, errors, executions, inbox, start
+from .security import SecurityHeaders
+from .state import Desk
+from .templating import make_templates
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+SESSION_COOKIE = "stent_desk_session"
+
+
+def load_workflows(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """Import the workflow modules; the registered names of the workflows they define."""
+    names: list[str] = []
+    for module in modules:
+        importlib.import_module(module)
+        names += [name for name, durable in Stent.registered().items()
+                  if durable.fn.__module__ == module]
+    return tuple(names)
+
+
+def make_executor(settings: Settings) -> Stent:
+    """The executor the app runs in-process, configured from settings."""
+    return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
+                 sqlite_synchronous=settings.sqlite_synchronous)
+
+
+async def healthz(request: Request) -> Response:
+    """GET /healthz: the process is up."""
+    return PlainTextResponse("ok")
+
+
+def routes() -> list[Route | Mount]:
+    """Every URL of the dashboard."""
+    return [
+        Route("/", inbox.inbox, methods=["GET"], name="inbox"),
+        Route("/login", auth.login_page, methods=["GET"], name="login"),
+        Route("/login", auth.login, methods=["POST"]),
+        Route("/logout", auth.logout, methods=["POST"], name="logout"),
+        Route("/executions/{execution_id}", executions.execution_page, methods=["GET"],
+              name="execution"),
+        Route("/executions/{execution_id}/waits/{wait_id}", executions.answer,
+              methods=["POST"], name="answer"),
+        Route("/start", start.start_index, methods=["GET"], name="start"),
+        Route("/start/{workflow}", start.start_form, methods=["GET"], name="start_form"),
+        Route("/start/{workflow}", start.start, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+
+def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
+    """The dashboard for ``settings``; it opens (and closes) the executor in its lifespan."""
+    running = executor or make_executor(settings)
+    the = Desk(settings, running, make_templates(), load_workflows(settings.workflow_modules))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with running:
+            yield
+
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=settings.secret_key,
+                   session_cookie=SESSION_COOKIE, same_site="lax",
+                   https_only=settings.secure_cookies, max_age=14 * 24 * 3600),
+        Middleware(auth.RequireLogin),
+    ]
+    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan,
+                    exception_handlers=errors.HANDLERS)
+    app.state.desk = the
+    return app

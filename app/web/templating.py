@@ -1,0 +1,59 @@
+"""The Jinja environment: autoescaped templates, with filters for times and names."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2_fragments.starlette import Jinja2Blocks
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def when(timestamp: float | None) -> str:
+    """A stored time as ISO 8601 in UTC, to the second."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ago(timestamp: float | None, now: float | None = None) -> str:
+    """How long ago (or, for a future time, in how long): "5 min", "3 h", "2 d"."""
+    if timestamp is None:
+        return ""
+    seconds = (now if now is not None else time.time()) - timestamp
+    future, seconds = seconds < 0, abs(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            text = f"{int(seconds // size)} {unit}"
+            break
+    else:
+        text = f"{int(seconds)} s"
+    return f"in {text}" if future else text
+
+
+def workflow_label(name: str) -> str:
+    """``workflows.purchase_approval.purchase_approval`` -> ``Purchase approval``."""
+    return name.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+
+
+def pretty_json(value: Any) -> str:
+    """JSON for people: indented, keys in their order."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def make_templates() -> Jinja2Blocks:
+    """Templates from ``templates/`` with autoescaping on for every file."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=when, ago=ago, workflow_label=workflow_label,
+                       pretty_json=pretty_json)
+    return Jinja2Blocks(env=env)
