@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .htmx import is_htmx
+from .htmx import is_htmx, redirect
 from .identity import User, current_user
 from .security import csrf_token, verified_form
 from .state import desk
@@ -51,7 +51,7 @@ class RequireLogin:
         login = f"/login?next={quote(here, safe='')}"
         response: Response = RedirectResponse(login, status_code=303)
         if is_htmx(request):
-            response = Response(status_code=204, headers={"HX-Redirect": login})
+            response = redirect(Response(status_code=204), login)
         await response(scope, receive, send)
 
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +49,7 @@ def peak_rss_mb() -> float:
 
 def open_wait_count(db: Path) -> int:
     """Open waits in the database, read on a connection of our own (the engine's untouched)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         row = conn.execute(
             "SELECT count(*) FROM steps WHERE kind = 'wait' AND status = 'open'").fetchone()
     return int(row[0])
@@ -62,17 +63,13 @@ async def until_open_waits(db: Path, n: int) -> None:
         await asyncio.sleep(0.005)
 
 
-async def start_waiting(ex: Stent, db: Path, n: int, wave: int) -> tuple[list[str], Metrics]:
-    """Dispatch ``n`` executions, ``wave`` at once; returns when every one has an open wait."""
-    t0, dispatching = time.perf_counter(), 0.0
-    ids: list[str] = []
-    while len(ids) < n:
-        t1 = time.perf_counter()
-        batch = (ex.dispatch(bench_workflows.wait_go) for _ in range(min(wave, n - len(ids))))
-        ids += await asyncio.gather(*batch)
-        dispatching += time.perf_counter() - t1
-        await until_open_waits(db, len(ids))
-    return ids, {"dispatch_s": dispatching, "waiting_s": time.perf_counter() - t0}
+async def start_waiting(ex: Stent, db: Path, n: int) -> tuple[list[str], Metrics]:
+    """Dispatch ``n`` executions at once; returns when every one has an open wait."""
+    t0 = time.perf_counter()
+    ids = list(await asyncio.gather(*(ex.dispatch(bench_workflows.wait_go) for _ in range(n))))
+    dispatched = time.perf_counter() - t0
+    await until_open_waits(db, n)
+    return ids, {"dispatch_s": dispatched, "waiting_s": time.perf_counter() - t0}
 
 
 async def send(ex: Stent, eid: str) -> None:
@@ -126,20 +123,20 @@ async def scenario_latency(ex: Stent, ids: list[str]) -> Metrics:
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": max(latencies)}
 
 
-# key -> (label, executions waiting before the measured part, dispatch wave, measured part)
-SCENARIOS: dict[str, tuple[str, int, int, Scenario]] = {
-    "a": ("(a) 1,000 dispatched until all wait", 1_000, 1_000, scenario_waiting),
-    "b": ("(b) 1,000 signals, 50 concurrent senders", 1_000, 1_000, scenario_concurrent),
-    "c": ("(c) 1,000 signals, 1 sequential sender", 1_000, 1_000, scenario_sequential),
-    "d": ("(d) 200 sequential send→completion", 200, 200, scenario_latency),
-    "e": ("(e) 10,000 waiting executions", 10_000, 10_000, scenario_waiting),
+# key -> (label, executions dispatched and waiting before the measured part, measured part)
+SCENARIOS: dict[str, tuple[str, int, Scenario]] = {
+    "a": ("(a) 1,000 dispatched until all wait", 1_000, scenario_waiting),
+    "b": ("(b) 1,000 signals, 50 concurrent senders", 1_000, scenario_concurrent),
+    "c": ("(c) 1,000 signals, 1 sequential sender", 1_000, scenario_sequential),
+    "d": ("(d) 200 sequential send→completion", 200, scenario_latency),
+    "e": ("(e) 10,000 waiting executions", 10_000, scenario_waiting),
 }
 
 
 async def run_scenario(key: str, db: Path, synchronous: str) -> Metrics:
-    _, n, wave, measure = SCENARIOS[key]
+    _, n, measure = SCENARIOS[key]
     async with Stent(f"sqlite+aiosqlite:///{db}", sqlite_synchronous=synchronous) as ex:
-        ids, metrics = await start_waiting(ex, db, n, wave)
+        ids, metrics = await start_waiting(ex, db, n)
         metrics["resident"] = len(ex.resident())
         metrics.update(await measure(ex, ids))
     metrics["rss_mb"] = peak_rss_mb()
