@@ -213,21 +213,26 @@ class Stent:
             known = self._worker.recent_result(execution_id)
             if known is not None:
                 return known
-            if not self._worker.is_resident(execution_id):
-                # Not running here: it may be finished, or running in another process.
-                state = await self.state_of(execution_id)
-                if state.result is not None:
-                    return state.result
+            # Registered before reading, so a finish during the read is not missed.
             future = self._worker.result_future(execution_id)
-            wait = self.poll_interval * 4
-            if deadline is not None:
-                wait = min(wait, deadline - loop.time())
-                if wait <= 0:
-                    raise TimeoutError(f"execution {execution_id} did not finish in {timeout} s")
             try:
-                return await asyncio.wait_for(future, wait)
-            except TimeoutError:
-                continue  # look again: another process may have finished it
+                if not self._worker.is_resident(execution_id):
+                    # Not running here: finished, or running in another process.
+                    state = await self.state_of(execution_id)
+                    if state.result is not None:
+                        return state.result
+                wait = self.poll_interval * 4
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        raise TimeoutError(
+                            f"execution {execution_id} did not finish in {timeout} s")
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), wait)
+                except TimeoutError:
+                    continue  # look again: another process may have finished it
+            finally:
+                self._worker.forget_future(execution_id, future)
 
     async def list_waiting(self, *, workflow: str | None = None, name: str | None = None,
                            opened_before: float | None = None,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -56,6 +57,8 @@ executions = Table(
     Column("lease_expires_at", Float),
     Index(None, "state", "workflow"),
     Index(None, "updated_at"),
+    # the executions list, newest first (keyset on created_at, id)
+    Index(None, "created_at", "id"),
 )
 
 steps = Table(
@@ -89,8 +92,13 @@ steps = Table(
     # the inbox: open waits oldest first, filtered by name
     Index(None, "kind", "status", "created_at"),
     Index(None, "kind", "status", "name", "created_at"),
-    # the timer service: open steps with a deadline
-    Index(None, "status", "deadline"),
+    # the timer service: open steps with a deadline. Partial, so that it is never chosen
+    # for "this execution's open steps" (which it would answer by scanning every open step)
+    Index("ix_steps_open_deadlines", "status", "deadline",
+          sqlite_where=text("deadline IS NOT NULL"),
+          postgresql_where=text("deadline IS NOT NULL")),
+    # one execution's steps by kind and status (open waits of an execution, finishing)
+    Index(None, "execution_id", "kind", "status"),
 )
 
 signals = Table(

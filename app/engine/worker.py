@@ -90,6 +90,15 @@ class Worker:
         self._finished.setdefault(eid, []).append(future)
         return future
 
+    def forget_future(self, eid: str, future: asyncio.Future[Result[Any, Any]]) -> None:
+        """A ``result_future`` nobody waits on any more."""
+        waiting = self._finished.get(eid, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not waiting:
+            self._finished.pop(eid, None)
+        future.cancel()
+
     def cancelled(self, eid: str, outcome: Result[Any, Any] | None) -> None:
         """The execution was cancelled in storage: drop it and tell its waiters."""
         run = self._runs.pop(eid, None)
