@@ -21,6 +21,13 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def iso(timestamp: float | None) -> str:
+    """A stored time for ``<time datetime>``: ISO 8601 in UTC."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def ago(timestamp: float | None, now: float | None = None) -> str:
     """How long ago (or, for a future time, in how long): "5 min", "3 h", "2 d"."""
     if timestamp is None:
@@ -54,6 +61,6 @@ def make_templates() -> Jinja2Blocks:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, ago=ago, workflow_label=workflow_label,
+    env.filters.update(when=when, iso=iso, ago=ago, workflow_label=workflow_label,
                        pretty_json=pretty_json)
     return Jinja2Blocks(env=env)
