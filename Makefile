@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATABASE_URL ?= sqlite+aiosqlite:///stent.db
 
-.PHONY: run test lint typecheck bench demo clean
+.PHONY: run test lint typecheck bench demo clean e2e-setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ run: $(STAMP)
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk serve
 
-test: $(STAMP)
-	$(BIN)/ruff check app workflows tests alembic
+test: $(STAMP) e2e-setup
+	$(BIN)/ruff check app workflows tests alembic e2e
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider tests e2e
+
+# Debian's Chromium (browser downloads are impossible here) and the npm packages the
+# browser tests inject (axe-core); each step is skipped when already done.
+e2e-setup: $(STAMP)
+	./e2e/setup.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check app workflows tests alembic

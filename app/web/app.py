@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -48,6 +48,11 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def favicon(request: Request) -> Response:
+    """GET /favicon.ico: browsers ask for it whatever the page links; send them the icon."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 def routes() -> list[Route | Mount]:
     """Every URL of the dashboard."""
     return [
@@ -63,6 +68,7 @@ def routes() -> list[Route | Mount]:
         Route("/start/{workflow}", start.start_form, methods=["GET"], name="start_form"),
         Route("/start/{workflow}", start.start, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -19,7 +19,7 @@ from .identity import User, current_user
 from .security import csrf_token, verified_form
 from .state import desk
 
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/favicon.ico")
 
 
 def safe_next(target: str | None) -> str:

@@ -61,7 +61,7 @@ async def execution_page(request: Request) -> Response:
         "waits": [wait_view(w, user) for w in state.waiting_on],
         "notice": request.session.pop("notice", None), "csrf_token": csrf_token(request),
     }
-    block = "live" if htmx.target(request) == "execution-live" else None
+    block = "state" if htmx.target(request) == "execution-state" else None
     return the.templates.TemplateResponse(request, "executions/page.html", context,
                                           block_name=block)
 
@@ -84,9 +84,10 @@ def _render_outcome(request: Request, state: ExecutionState, wait_id: int,
                     context: dict[str, Any], status_code: int) -> Response:
     the = desk(request)
     if htmx.is_htmx(request):
-        return the.templates.TemplateResponse(request, "executions/_outcome.html",
-                                              {"wait_id": wait_id, "state": state, **context},
-                                              status_code=status_code)
+        response = the.templates.TemplateResponse(
+            request, "executions/_outcome.html", {"wait_id": wait_id, "state": state, **context},
+            status_code=status_code)
+        return htmx.trigger(response, "answered")
     request.session["notice"] = {"wait_id": wait_id, **_jsonable(context)}
     return RedirectResponse(f"/executions/{state.id}", status_code=303)
 

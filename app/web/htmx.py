@@ -16,6 +16,12 @@ def target(request: Request) -> str | None:
     return request.headers.get("hx-target")
 
 
+def trigger(response: Response, event: str) -> Response:
+    """Make htmx fire ``event`` on the page once the response is swapped in."""
+    response.headers["HX-Trigger"] = event
+    return response
+
+
 def redirect(response: Response, url: str) -> Response:
     """Make htmx load ``url`` as a whole page."""
     response.headers["HX-Redirect"] = url

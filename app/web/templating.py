@@ -10,6 +10,9 @@ from typing import Any
 
 import jinja2
 from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.requests import Request
+
+from .security import csrf_token
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -63,4 +66,9 @@ def make_templates() -> Jinja2Blocks:
     )
     env.filters.update(when=when, iso=iso, ago=ago, workflow_label=workflow_label,
                        pretty_json=pretty_json)
-    return Jinja2Blocks(env=env)
+    return Jinja2Blocks(env=env, context_processors=[_csrf])
+
+
+def _csrf(request: Request) -> dict[str, Any]:
+    """Every page has a form (log out, at least), so every page gets the CSRF token."""
+    return {"csrf_token": csrf_token(request)}

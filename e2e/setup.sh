@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Prepares the browser tests: Debian's Chromium (Playwright cannot download browsers here)
+# and the npm packages the tests inject (axe-core). Idempotent; silent when nothing to do.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "e2e/setup.sh: installing Debian's chromium (apt-get; about a minute)"
+    sudo=""
+    [[ $EUID -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "e2e/setup.sh: $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium installed')"
+fi
+
+if [[ ! -d "$here/node_modules" || "$here/package-lock.json" -nt "$here/node_modules" ]]; then
+    echo "e2e/setup.sh: npm ci in e2e/"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$here/node_modules"  # npm ci may keep the directory's old mtime
+fi
