@@ -31,7 +31,7 @@ from .records import (
     StepRecord,
     WaitInfo,
 )
-from .registry import DurableFunction, RetryPolicy
+from .registry import DurableFunction, RetryPolicy, Signal
 from .result import Result
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Page",
     "Result",
     "RetryPolicy",
+    "Signal",
     "SignalReceipt",
     "SignalRecord",
     "SignalTimeout",

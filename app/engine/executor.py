@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, overload
@@ -76,12 +76,22 @@ class Stent:
         description: str | None = None,
         timeout: Duration | None = None,
         default: Any = MISSING,
+        approvers: Sequence[str] | None = None,
+        allow_self: bool = False,
     ) -> Any:
-        """Pause the workflow until signal ``name`` arrives; returns its payload."""
+        """Pause the workflow until signal ``name`` arrives; returns its payload.
+
+        ``approvers`` (``"group:finance"``, ``"user:cfo@example.com"``) says who may answer
+        it in the dashboard (default: as declared on the decorator, else anyone);
+        ``allow_self`` lets the execution's initiator answer it.
+        """
         run = context.require_run("Stent.wait_for_signal")
         seconds = None if timeout is None else to_seconds(timeout)
-        return await run.wait_for_signal(name, to_json_schema(schema), title, description,
-                                         seconds, default)
+        schema_json = to_json_schema(schema)
+        spec = store.WaitSpec(name, None if schema_json is None else codec.dumps(schema_json),
+                              title, description, None, registry.principals(approvers),
+                              allow_self)
+        return await run.wait_for_signal(spec, seconds, default)
 
     @staticmethod
     async def sleep(duration: Duration) -> None:
@@ -159,8 +169,10 @@ class Stent:
                                 "the workflow's arguments")
         eid = str(uuid.uuid4())
         decoded = codec.loads(arguments)
+        email = None if initiator is None else initiator.get("email")
         await self.db.write(store.create_execution, eid, durable.name, arguments,
                             None if initiator is None else codec.dumps(dict(initiator)),
+                            email.strip().lower() if isinstance(email, str) else None,
                             durable.describe(decoded["args"], decoded["kwargs"]),
                             self.clock(), self.worker_id)
         self._worker.start_execution(eid, durable, decoded)
@@ -236,22 +248,32 @@ class Stent:
 
     async def list_waiting(self, *, workflow: str | None = None, name: str | None = None,
                            opened_before: float | None = None,
-                           execution_id: str | None = None, limit: int = 50,
+                           execution_id: str | None = None,
+                           principals: Sequence[str] | None = None,
+                           not_initiated_by: str | None = None, limit: int = 50,
                            after: str | None = None, newest_first: bool = False) -> Page:
         """Open waits across executions, oldest first; ``after`` is a previous page's cursor.
 
         ``opened_before`` (a timestamp) keeps waits at least that old; ``execution_id``
-        matches a prefix of the execution's id.
+        matches a prefix of the execution's id; ``principals`` keeps the waits those
+        principals may answer; ``not_initiated_by`` drops waits of executions that email
+        started (unless the wait allows self-answers).
         """
-        filters = WaitFilter(workflow, name, opened_before, execution_id)
+        filters = WaitFilter(workflow, name, opened_before, execution_id,
+                             None if principals is None else tuple(principals),
+                             not_initiated_by)
         return await self.db.read(  # type: ignore[no-any-return]
             queries.list_waiting, filters, limit, after, newest_first)
 
     async def count_waiting(self, *, workflow: str | None = None, name: str | None = None,
                             opened_before: float | None = None,
-                            execution_id: str | None = None) -> int:
+                            execution_id: str | None = None,
+                            principals: Sequence[str] | None = None,
+                            not_initiated_by: str | None = None) -> int:
         """How many open waits match (the same filters as ``list_waiting``)."""
-        filters = WaitFilter(workflow, name, opened_before, execution_id)
+        filters = WaitFilter(workflow, name, opened_before, execution_id,
+                             None if principals is None else tuple(principals),
+                             not_initiated_by)
         return await self.db.read(queries.count_waiting, filters)  # type: ignore[no-any-return]
 
     async def list_executions(self, *, state: str | None = None, workflow: str | None = None,

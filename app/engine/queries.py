@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, tuple_
+from sqlalchemy import Connection, and_, func, or_, select, tuple_
 
 from . import codec, outcomes
 from .errors import ExecutionNotFound
@@ -23,6 +23,7 @@ from .records import (
 from .tables import executions as ex
 from .tables import signals as sg
 from .tables import steps as st
+from .tables import wait_approvers as wa
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -104,11 +105,14 @@ def _wait_info(row: Any) -> WaitInfo:
         name=row.name, schema=codec.loads(row.schema), title=row.title,
         description=row.description, since=row.created_at, deadline=row.deadline,
         subject=row.subject,
+        approvers=None if row.approvers is None else tuple(codec.loads(row.approvers)),
+        allow_self=bool(row.allow_self), initiator_email=row.initiator_email,
     )
 
 
 _WAIT_COLUMNS = (st.c.execution_id, ex.c.workflow, st.c.step_no, st.c.name, st.c.schema,
-                 st.c.title, st.c.description, st.c.created_at, st.c.deadline, ex.c.subject)
+                 st.c.title, st.c.description, st.c.created_at, st.c.deadline, ex.c.subject,
+                 st.c.approvers, st.c.allow_self, ex.c.initiator_email)
 
 
 def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
@@ -134,6 +138,14 @@ def _waiting_query(columns: Any, filters: WaitFilter) -> Any:
         query = query.where(st.c.name == filters.name)
     if filters.opened_before is not None:
         query = query.where(st.c.created_at <= filters.opened_before)
+    if filters.principals is not None:
+        listed = select(wa.c.principal).where(
+            and_(wa.c.execution_id == st.c.execution_id, wa.c.step_no == st.c.step_no))
+        query = query.where(or_(st.c.approvers.is_(None),
+                                listed.where(wa.c.principal.in_(filters.principals)).exists()))
+    if filters.not_initiated_by is not None:
+        query = query.where(or_(st.c.allow_self, ex.c.initiator_email.is_(None),
+                                ex.c.initiator_email != filters.not_initiated_by.lower()))
     if filters.execution_id:
         query = query.where(st.c.execution_id.startswith(filters.execution_id.lower(),
                                                          autoescape=True))

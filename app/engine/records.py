@@ -36,6 +36,10 @@ class WaitInfo:
     since: float
     deadline: float | None = None
     subject: str | None = None
+    # who may answer: "group:x" / "user:email" principals, None = any logged-in user
+    approvers: tuple[str, ...] | None = None
+    allow_self: bool = False
+    initiator_email: str | None = None
 
     @property
     def wait_id(self) -> int:
@@ -121,6 +125,10 @@ class WaitFilter:
     name: str | None = None
     opened_before: float | None = None
     execution_id: str | None = None
+    # only waits one of these principals may answer (None: every wait)
+    principals: tuple[str, ...] | None = None
+    # hide waits of executions this email started, unless the wait allows self-answers
+    not_initiated_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,35 @@ class RetryPolicy:
         return attempt < self.max_attempts and isinstance(exc, self.retry_on)
 
 
+@dataclass(frozen=True)
+class Signal:
+    """A signal a workflow declares: its payload schema and who may answer it.
+
+    ``approvers`` lists ``"group:<name>"`` and ``"user:<email>"`` principals (None: any
+    logged-in user); ``allow_self`` lets the execution's initiator answer it.
+    """
+
+    schema: object = None
+    approvers: tuple[str, ...] | list[str] | None = None
+    allow_self: bool = False
+
+
+def principals(approvers: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Validated, normalized approver principals; ``ValueError`` on a malformed one."""
+    if approvers is None:
+        return None
+    if isinstance(approvers, str):
+        raise ValueError("approvers must be a list of principals, not one string")
+    normalized = []
+    for principal in approvers:
+        kind, _, value = str(principal).partition(":")
+        if kind not in ("group", "user") or not value.strip():
+            raise ValueError(f"approver {principal!r} must be 'group:<name>' or 'user:<email>'")
+        value = value.strip().lower() if kind == "user" else value.strip()
+        normalized.append(f"{kind}:{value}")
+    return tuple(dict.fromkeys(normalized))
+
+
 @dataclass(eq=False)
 class DurableFunction:
     """An ``async def`` marked durable: a workflow when dispatched, an activity when awaited."""
@@ -43,6 +72,8 @@ class DurableFunction:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     signals: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     subject: Callable[..., str] | None = None
+    # declared approvers (and allow_self) per signal name
+    rules: Mapping[str, tuple[tuple[str, ...] | None, bool]] = field(default_factory=dict)
 
     def describe(self, args: list[Any], kwargs: dict[str, Any]) -> str:
         """A short subject for lists: the declared ``subject(*args, **kwargs)``, or the
@@ -82,9 +113,14 @@ def register(
     """Wrap and register ``fn`` under ``module.qualname``."""
     if not asyncio.iscoroutinefunction(fn):
         raise TypeError(f"@Stent.durable needs an async def, got {fn!r}")
-    schemas = {name: s for name, spec in (signals or {}).items() if (s := to_json_schema(spec))}
+    declared = {name: spec if isinstance(spec, Signal) else Signal(spec)
+                for name, spec in (signals or {}).items()}
+    schemas = {name: s for name, spec in declared.items()
+               if (s := to_json_schema(spec.schema))}
+    rules = {name: (principals(spec.approvers), spec.allow_self)
+             for name, spec in declared.items()}
     durable = DurableFunction(fn, f"{fn.__module__}.{fn.__qualname__}", retry or RetryPolicy(),
-                              schemas, subject)
+                              schemas, subject, rules)
     _registry[durable.name] = durable
     return durable
 

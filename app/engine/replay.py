@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import codec, context, store
@@ -230,22 +230,28 @@ class Run:
                 self.busy -= 1
         return _unpack(await self._await_step(step_no, recorded))
 
-    async def wait_for_signal(self, name: str, schema: dict[str, Any] | None,
-                              title: str | None, description: str | None,
-                              timeout: float | None, default: Any) -> Any:
-        """Wait for the oldest unconsumed signal ``name`` (see ``store.open_wait``)."""
+    async def wait_for_signal(self, spec: store.WaitSpec, timeout: float | None,
+                              default: Any) -> Any:
+        """Wait for the oldest unconsumed signal ``spec.name`` (see ``store.open_wait``)."""
+        name = spec.name
         step_no, recorded = self._take_step("wait", name)
         if recorded is None:
             # The future is registered (inside _await_step, before any await) ahead of the
             # transaction that opens the wait, so a signal committed right after it is
             # never missed.
             deadline = None if timeout is None else self.executor.clock() + timeout
+            if spec.schema is None and name in self.fn.signals:
+                # the declared schema is the wait's form in the dashboard too
+                spec = replace(spec, schema=codec.dumps(self.fn.signals[name]))
+            if spec.approvers is None and name in self.fn.rules:
+                approvers, allow_self = self.fn.rules[name]
+                spec = replace(spec, approvers=approvers,
+                               allow_self=spec.allow_self or allow_self)
             waiter = asyncio.ensure_future(self._await_step(step_no, None))
             try:
                 done = await self._write(
-                    store.open_wait, self.eid, step_no, name,
-                    None if schema is None else codec.dumps(schema), title, description,
-                    deadline, self.executor.clock(), self.executor.worker_id)
+                    store.open_wait, self.eid, step_no, replace(spec, deadline=deadline),
+                    self.executor.clock(), self.executor.worker_id)
             except ExecutionFinished:
                 waiter.cancel()
                 raise

@@ -12,6 +12,7 @@ from .prepared import Prepared
 from .tables import executions as ex
 from .tables import signals as sg
 from .tables import steps as st
+from .tables import wait_approvers as wa
 
 
 def b(name: str) -> object:
@@ -32,7 +33,8 @@ LOCK_EXECUTION = Prepared(
 )
 INSERT_EXECUTION = Prepared(insert(ex).values(
     id=_EID, workflow=b("workflow"), arguments=b("arguments"), state="pending",
-    initiator=b("initiator"), subject=b("subject"), created_at=_NOW, updated_at=_NOW,
+    initiator=b("initiator"), initiator_email=b("initiator_email"), subject=b("subject"),
+    created_at=_NOW, updated_at=_NOW,
     touched_by=_WORKER))
 TOUCH = Prepared(update(ex).where(_EXECUTION).values(updated_at=_NOW, touched_by=_WORKER))
 TOUCH_RUNNING = Prepared(update(ex).where(_EXECUTION).values(
@@ -53,8 +55,10 @@ INSERT_STEP = Prepared(insert(st).values(
     execution_id=_EID, step_no=_STEP, kind=b("kind"), name=_NAME, status=b("status"),
     result=b("result"), error=b("error"), completion_no=b("completion_no"),
     attempts=b("attempts"), schema=b("schema"), title=b("title"),
-    description=b("description"), deadline=b("deadline"), created_at=_NOW,
-    completed_at=b("completed_at")))
+    description=b("description"), deadline=b("deadline"), approvers=b("approvers"),
+    allow_self=b("allow_self"), created_at=_NOW, completed_at=b("completed_at")))
+INSERT_WAIT_APPROVER = Prepared(insert(wa).values(
+    execution_id=_EID, step_no=_STEP, principal=b("principal")))
 COMPLETE_STEP = Prepared(update(st).where(_STEP_KEY).values(
     status=b("status"), result=b("result"), error=b("error"),
     completion_no=b("completion_no"), completed_at=_NOW))

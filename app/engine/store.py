@@ -81,17 +81,20 @@ def _insert_step(tx: Tx, eid: str, step_no: int, kind: str, name: str, now: floa
                  **values: Any) -> None:
     columns = {"b_status": "open", "b_result": None, "b_error": None,
                "b_completion_no": None, "b_attempts": 0, "b_schema": None, "b_title": None,
-               "b_description": None, "b_deadline": None, "b_completed_at": None}
+               "b_description": None, "b_deadline": None, "b_completed_at": None,
+               "b_approvers": None, "b_allow_self": False}
     columns.update({f"b_{key}": value for key, value in values.items()})
     tx.execute(q.INSERT_STEP, b_eid=eid, b_step=step_no, b_kind=kind, b_name=name,
                b_now=now, **columns)
 
 
 def create_execution(tx: Tx, eid: str, workflow: str, arguments: str, initiator: str | None,
-                     subject: str | None, now: float, worker: str) -> None:
+                     initiator_email: str | None, subject: str | None, now: float,
+                     worker: str) -> None:
     """Store a new execution in state pending."""
     tx.execute(q.INSERT_EXECUTION, b_eid=eid, b_workflow=workflow, b_arguments=arguments,
-               b_initiator=initiator, b_subject=subject, b_now=now, b_worker=worker)
+               b_initiator=initiator, b_initiator_email=initiator_email, b_subject=subject,
+               b_now=now, b_worker=worker)
 
 
 def record_activity(tx: Tx, eid: str, step_no: int, name: str, result: str | None,
@@ -107,17 +110,34 @@ def record_activity(tx: Tx, eid: str, step_no: int, name: str, result: str | Non
     return completion
 
 
-def open_wait(tx: Tx, eid: str, step_no: int, name: str, schema: str | None,
-              title: str | None, description: str | None, deadline: float | None,
-              now: float, worker: str) -> Completion | None:
+@dataclass(frozen=True)
+class WaitSpec:
+    """What a new wait stores: its signal name, form schema, words and approvers."""
+
+    name: str
+    schema: str | None = None
+    title: str | None = None
+    description: str | None = None
+    deadline: float | None = None
+    approvers: tuple[str, ...] | None = None
+    allow_self: bool = False
+
+
+def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
+              worker: str) -> Completion | None:
     """Record wait ``step_no``; if a signal of its name is buffered, consume the oldest now.
 
     Exactly-once: the consumption and the step's result are written in this one
     transaction, so a replay finds the step done with the same payload.
     """
     row = _lock_unfinished(tx, eid)
-    _insert_step(tx, eid, step_no, "wait", name, now, schema=schema, title=title,
-                 description=description, deadline=deadline)
+    name = spec.name
+    _insert_step(tx, eid, step_no, "wait", name, now, schema=spec.schema, title=spec.title,
+                 description=spec.description, deadline=spec.deadline,
+                 approvers=None if spec.approvers is None else codec.dumps(
+                     list(spec.approvers)), allow_self=spec.allow_self)
+    for principal in spec.approvers or ():
+        tx.execute(q.INSERT_WAIT_APPROVER, b_eid=eid, b_step=step_no, b_principal=principal)
     buffered = tx.first(q.OLDEST_BUFFERED, b_eid=eid, b_name=name)
     if buffered is None:
         _touch_running(tx, eid, row, now, worker)

@@ -9,9 +9,11 @@ and payload hashes are stable.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -40,6 +43,9 @@ executions = Table(
     # pending | running | completed | failed | cancelled
     Column("state", String(16), nullable=False),
     Column("initiator", Text),
+    # the initiator's email, lowercased: waits of their own are hidden from them (no
+    # self-approval) unless the wait allows it
+    Column("initiator_email", String(320)),
     # a short human description for lists (the dashboard's inbox)
     Column("subject", Text),
     Column("result", Text),
@@ -87,6 +93,10 @@ steps = Table(
     Column("description", Text),
     # timers and waits with a timeout: absolute deadline, fixed when first scheduled
     Column("deadline", Float),
+    # waits: who may answer (JSON list of "group:x" / "user:email"; NULL = anyone) and
+    # whether the execution's initiator may answer it
+    Column("approvers", Text),
+    Column("allow_self", Boolean, nullable=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("completed_at", Float),
     # the inbox: open waits oldest first, filtered by name
@@ -126,4 +136,16 @@ signals = Table(
     UniqueConstraint("execution_id", "seq"),
     UniqueConstraint("execution_id", "idempotency_key"),
     Index(None, "execution_id", "name", "state", "seq"),
+)
+
+
+# One row per principal allowed to answer a wait: the inbox filters on it in SQL.
+wait_approvers = Table(
+    "wait_approvers",
+    metadata,
+    Column("execution_id", String(36), primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("principal", String(320), primary_key=True),
+    ForeignKeyConstraint(["execution_id", "step_no"], ["steps.execution_id", "steps.step_no"],
+                         ondelete="CASCADE"),
 )

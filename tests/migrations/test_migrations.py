@@ -24,7 +24,7 @@ from app.engine.migrations import (
 )
 from app.engine.tables import metadata
 
-TABLES = {"executions", "steps", "signals"}
+TABLES = {"executions", "steps", "signals", "wait_approvers"}
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def table_names(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def test_metadata_has_the_three_tables() -> None:
+def test_metadata_has_the_executors_tables() -> None:
     assert set(metadata.tables) == TABLES
 
 
