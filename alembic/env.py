@@ -23,9 +23,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from app.engine.tables import metadata
+from app.web.tables import metadata as web_metadata
 
 config = context.config
-target_metadata = metadata
+target_metadata = [metadata, web_metadata]
 
 # Only the command line configures logging: fileConfig would replace the logging set-up of
 # a process that migrates programmatically (app.engine.migrations turns this off).

@@ -92,7 +92,10 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-start chatter is noise
     load_workflows(settings.workflow_modules)
-    app = create_app(settings, executor(settings, run_worker=True))
+    try:
+        app = create_app(settings, executor(settings, run_worker=True))
+    except ValueError as exc:  # a refused production configuration
+        raise UsageError(str(exc)) from exc
     print(f"Stent Desk on http://{settings.host}:{settings.port} "
           f"({display_url(settings.database_url)}); Ctrl-C to stop", flush=True)
     await serve_app(app, settings.host, settings.port)

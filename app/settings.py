@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import limits
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 
@@ -70,6 +73,48 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
+def _optional_text(raw: str) -> str:
+    return raw.strip()
+
+
+_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower().lstrip("@") for part in raw.split(",") if part.strip())
+    for name in names:
+        if not _DOMAIN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a domain name")
+    return names
+
+
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(\d+)([dhms])")
+
+
+def _duration(raw: str) -> int:
+    """Seconds, from ``"8h"``, ``"7d"``, ``"1h30m"``, ``"90s"`` or a plain number of seconds."""
+    text = raw.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    elif text and _DURATION.sub("", text) == "":
+        seconds = sum(int(n) * DURATION_UNITS[unit] for n, unit in _DURATION.findall(text))
+    else:
+        raise ValueError(f"expected a duration such as 8h, 7d, 1h30m or 90s, got {raw!r}")
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {raw!r}")
+    return seconds
+
+
+def _rate(raw: str) -> str:
+    text = raw.strip()
+    try:
+        limits.parse(text)
+    except ValueError:
+        raise ValueError(f"expected a rate such as 20/minute, got {raw!r}") from None
+    return text
+
+
 def _env(raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("development", "production"):
@@ -78,6 +123,8 @@ def _env(raw: str) -> str:
 
 
 DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+MIN_SECRET_KEY_LENGTH = 32
+DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True)
@@ -114,16 +161,49 @@ SPECS: tuple[SettingSpec, ...] = (
                 "`development` (the default of `make run`: development login on) or "
                 "`production`.", _env),
     SettingSpec("secret_key", "STENT_SECRET_KEY", DEV_SECRET_KEY,
-                "Key that signs session cookies and CSRF tokens. Set a long random value "
-                "in production.", _text),
+                "Key that signs session cookies and CSRF tokens. In production: a random "
+                "value of at least 32 characters.", _text),
     SettingSpec("dev_login", "STENT_DEV_LOGIN", "true",
                 "Offer the development login (pick any name, email and groups). Only "
-                "honoured in development.", _bool),
+                "honoured in development; production refuses to start unless it is false.",
+                _bool),
     SettingSpec("secure_cookies", "STENT_SECURE_COOKIES", "false",
-                "Mark cookies Secure (HTTPS only). Turn on behind HTTPS.", _bool),
+                "Mark cookies Secure (HTTPS only). Turn on behind HTTPS; production "
+                "refuses to start without it.", _bool),
     SettingSpec("inbox_refresh_seconds", "STENT_INBOX_REFRESH_SECONDS", "1",
                 "How often an open inbox re-checks for waits that opened or closed.",
                 _positive_int),
+    SettingSpec("oidc_issuer", "STENT_OIDC_ISSUER", "",
+                "OpenID Connect issuer URL (or its `/.well-known/openid-configuration` "
+                "discovery URL) for single sign-on. Empty: single sign-on is off.",
+                _optional_text),
+    SettingSpec("oidc_client_id", "STENT_OIDC_CLIENT_ID", "",
+                "Client id of Stent Desk at the OpenID Connect provider.", _optional_text),
+    SettingSpec("oidc_client_secret", "STENT_OIDC_CLIENT_SECRET", "",
+                "Client secret of Stent Desk at the OpenID Connect provider. Register "
+                "`<public URL>/auth/callback` as its redirect URI and `<public URL>/login` as "
+                "its post-logout redirect URI.", _optional_text),
+    SettingSpec("oidc_scopes", "STENT_OIDC_SCOPES", "openid email profile groups",
+                "Scopes to ask the provider for, space-separated (`openid` is required).",
+                _text),
+    SettingSpec("oidc_groups_claim", "STENT_OIDC_GROUPS_CLAIM", "groups",
+                "The ID token (or userinfo) claim that lists a person's groups.", _text),
+    SettingSpec("allowed_email_domains", "STENT_ALLOWED_EMAIL_DOMAINS", "",
+                "Comma-separated email domains whose people may log in with single sign-on "
+                "(for example `example.com, example.org`). Empty: any domain.", _domains),
+    SettingSpec("admin_group", "STENT_ADMIN_GROUP", "stent-admins",
+                "The group whose members are administrators.", _text),
+    SettingSpec("auditor_group", "STENT_AUDITOR_GROUP", "stent-auditors",
+                "The group whose members are auditors (read everything, answer nothing).",
+                _text),
+    SettingSpec("session_idle_timeout", "STENT_SESSION_IDLE_TIMEOUT", "8h",
+                "Log out a session unused for this long (`30m`, `8h`, `1d`, or seconds).",
+                _duration),
+    SettingSpec("session_absolute_timeout", "STENT_SESSION_ABSOLUTE_TIMEOUT", "7d",
+                "Log out a session this long after its login, however active.", _duration),
+    SettingSpec("login_rate_limit", "STENT_LOGIN_RATE_LIMIT", "20/minute",
+                "Most login attempts (`POST /login`, `/login/sso`, `/auth/callback`) one client "
+                "address may make in a moving window, e.g. `20/minute`; more get a 429.", _rate),
 )
 
 
@@ -145,15 +225,65 @@ class Settings:
     host: str = _default("host")
     port: int = _default("port")
     env: str = _default("env")
-    secret_key: str = _default("secret_key")
+    secret_key: str = field(default=_default("secret_key"), repr=False)
     dev_login: bool = _default("dev_login")
     secure_cookies: bool = _default("secure_cookies")
     inbox_refresh_seconds: int = _default("inbox_refresh_seconds")
+    oidc_issuer: str = _default("oidc_issuer")
+    oidc_client_id: str = _default("oidc_client_id")
+    oidc_client_secret: str = field(default=_default("oidc_client_secret"), repr=False)
+    oidc_scopes: str = _default("oidc_scopes")
+    oidc_groups_claim: str = _default("oidc_groups_claim")
+    allowed_email_domains: tuple[str, ...] = _default("allowed_email_domains")
+    admin_group: str = _default("admin_group")
+    auditor_group: str = _default("auditor_group")
+    session_idle_timeout: int = _default("session_idle_timeout")
+    session_absolute_timeout: int = _default("session_absolute_timeout")
+    login_rate_limit: str = _default("login_rate_limit")
 
     @property
     def development_login(self) -> bool:
         """The development login is offered only in development mode."""
         return self.dev_login and self.env == "development"
+
+    @property
+    def sso_enabled(self) -> bool:
+        """Single sign-on is on when an issuer is configured."""
+        return bool(self.oidc_issuer)
+
+    @property
+    def oidc_discovery_url(self) -> str:
+        """Where the provider's OpenID Connect discovery document is."""
+        issuer = self.oidc_issuer.rstrip("/")
+        return issuer if issuer.endswith(DISCOVERY_PATH) else issuer + DISCOVERY_PATH
+
+    def problems(self) -> list[str]:
+        """Every reason not to serve with these settings (empty when there is none)."""
+        found = []
+        if self.sso_enabled and not (self.oidc_client_id and self.oidc_client_secret):
+            found.append("STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or "
+                         "STENT_OIDC_CLIENT_SECRET is empty")
+        if self.sso_enabled and "openid" not in self.oidc_scopes.split():
+            found.append("STENT_OIDC_SCOPES must include openid")
+        if self.env == "production":
+            if self.dev_login:
+                found.append("the development login is on (set STENT_DEV_LOGIN=false)")
+            if self.secret_key == DEV_SECRET_KEY:
+                found.append("STENT_SECRET_KEY is the development default")
+            elif len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                found.append(f"STENT_SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} "
+                             "characters")
+            if not self.secure_cookies:
+                found.append("cookies are not marked Secure (set STENT_SECURE_COOKIES=true "
+                             "and serve over HTTPS)")
+        return found
+
+    def check(self) -> None:
+        """``ValueError`` listing every problem of ``problems()``, if there is any."""
+        found = self.problems()
+        if found:
+            raise ValueError(f"Stent Desk refuses to start in {self.env} mode: "
+                             + "; ".join(found) + ".")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -174,5 +304,6 @@ class Settings:
         rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
         for spec in SPECS:
             default = spec.default if spec.default is not None else ",".join(example_modules())
-            rows.append(f"| `{spec.env}` | `{default}` | {spec.help} |")
+            shown = f"`{default}`" if default else "(empty)"
+            rows.append(f"| `{spec.env}` | {shown} | {spec.help} |")
         return rows

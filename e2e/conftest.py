@@ -8,6 +8,7 @@ and axe-core come from `e2e/setup.sh`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from e2e_harness import (
 from playwright.sync_api import BrowserContext, Page, expect
 
 E2E = Path(__file__).resolve().parent
+# Helpers shared with tests/ (the test OpenID Connect provider: tests/oidc_idp.py).
+sys.path.insert(0, str(E2E.parent / "tests"))
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = E2E / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [

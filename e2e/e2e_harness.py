@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,16 +60,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(tmp: Path) -> Iterator[Server]:
-    """`stent-desk serve` on a fresh SQLite file in ``tmp`` and a free port, until exit."""
-    port = free_port()
+def serving(tmp: Path, port: int | None = None,
+            settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """`stent-desk serve` on a fresh SQLite file in ``tmp`` and a free port (or ``port``:
+    single sign-on needs it known before the provider starts), until exit. ``settings``:
+    more STENT_* variables."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite+aiosqlite:///{tmp / 'desk.db'}"
     env = {**os.environ, "STENT_DATABASE_URL": database_url, "STENT_HOST": "127.0.0.1",
            "STENT_PORT": str(port), "STENT_WORKFLOW_MODULES": ",".join(WORKFLOW_MODULES),
            "STENT_DESK_ENV": "development", "STENT_DEV_LOGIN": "true",
            "STENT_SQLITE_SYNCHRONOUS": "NORMAL", "STENT_INBOX_REFRESH_SECONDS": "1",
-           "STENT_SECRET_KEY": "e2e-only-secret-key-e2e-only-secret-key"}
+           "STENT_SECRET_KEY": "e2e-only-secret-key-e2e-only-secret-key",
+           # every test logs people in from 127.0.0.1: the login rate limit is not tested here
+           "STENT_LOGIN_RATE_LIMIT": "1000/minute", **(settings or {})}
     log = tmp / "server.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
         process = subprocess.Popen([str(STENT_DESK), "serve"], cwd=ROOT, env=env,

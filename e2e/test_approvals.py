@@ -285,8 +285,8 @@ def test_the_inbox_shows_waits_opening_and_closing_without_a_reload(
     assert page.evaluate("() => window.stillTheSamePage === true"), "the inbox was reloaded"
 
 
-def test_a_person_starts_a_request_and_finds_it_waiting_in_the_inbox(
-        page: Page, login: Login, engine: Engine) -> None:
+def test_a_started_request_waits_in_an_approvers_inbox_not_the_requesters(
+        page: Page, login: Login, engine: Engine, new_person: Callable[..., Page]) -> None:
     login(page, "Jo Requester", "jo@example.com")
     page.goto(f"/start/{APPROVAL}")
     page.locator('[name="f.request_id"]').fill("REQ-FROM-THE-BROWSER")
@@ -296,8 +296,12 @@ def test_a_person_starts_a_request_and_finds_it_waiting_in_the_inbox(
     eid = page.url.rsplit("/", 1)[1]
     engine.open_wait(eid)
     expect(page.locator("main")).to_contain_text("by Jo Requester")
-    page.goto("/")
-    expect(inbox_row(page, eid)).to_contain_text("REQ-FROM-THE-BROWSER")
+    page.goto("/")  # no self-approval: the requester's own request is not in her inbox
+    expect(page.locator("#inbox-results")).not_to_contain_text("REQ-FROM-THE-BROWSER")
+    approver = new_person()
+    login(approver, "Ann Approver", "ann@example.com")
+    approver.goto("/")
+    expect(inbox_row(approver, eid)).to_contain_text("REQ-FROM-THE-BROWSER")
 
 
 @pytest.mark.parametrize("path", ["/", "/executions/{eid}", "/start", f"/start/{APPROVAL}"])

@@ -91,3 +91,56 @@ def test_describe_is_a_markdown_table_with_a_row_per_setting() -> None:
         assert row.count("|") == 4
     assert "`8000`" in rows[2 + [s.name for s in SPECS].index("port")]
     assert "workflows.approval" in rows[2 + [s.name for s in SPECS].index("workflow_modules")]
+
+
+def test_single_sign_on_and_session_variables_are_parsed() -> None:
+    settings = Settings.from_env({
+        "STENT_OIDC_ISSUER": " https://id.example.com/realms/staff ",
+        "STENT_OIDC_CLIENT_ID": "stent-desk",
+        "STENT_OIDC_CLIENT_SECRET": "s3cret",
+        "STENT_ALLOWED_EMAIL_DOMAINS": "Example.com, @corp.example.org,",
+        "STENT_SESSION_IDLE_TIMEOUT": "1h30m",
+        "STENT_SESSION_ABSOLUTE_TIMEOUT": "86400",
+        "STENT_LOGIN_RATE_LIMIT": "5/second",
+    })
+    assert settings.sso_enabled and settings.oidc_discovery_url == (
+        "https://id.example.com/realms/staff/.well-known/openid-configuration")
+    assert settings.allowed_email_domains == ("example.com", "corp.example.org")
+    assert (settings.session_idle_timeout, settings.session_absolute_timeout) == (5400, 86400)
+    assert settings.login_rate_limit == "5/second"
+    assert "s3cret" not in repr(settings) and settings.secret_key not in repr(settings)
+    defaults = Settings()
+    assert not defaults.sso_enabled and defaults.allowed_email_domains == ()
+    assert (defaults.session_idle_timeout, defaults.session_absolute_timeout) == (
+        8 * 3600, 7 * 86400)
+    assert defaults.oidc_scopes == "openid email profile groups"
+    assert (defaults.admin_group, defaults.auditor_group) == ("stent-admins", "stent-auditors")
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("STENT_SESSION_IDLE_TIMEOUT", "8 hours"),
+        ("STENT_SESSION_IDLE_TIMEOUT", "0"),
+        ("STENT_SESSION_ABSOLUTE_TIMEOUT", "7w"),
+        ("STENT_ALLOWED_EMAIL_DOMAINS", "example"),
+        ("STENT_ALLOWED_EMAIL_DOMAINS", "ex ample.com"),
+        ("STENT_LOGIN_RATE_LIMIT", "lots"),
+        ("STENT_OIDC_SCOPES", " "),
+    ],
+)
+def test_bad_sso_or_session_value_names_the_variable(env: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"^{env}: "):
+        Settings.from_env({env: value})
+
+
+def test_problems_list_every_reason_not_to_serve_in_production() -> None:
+    production = Settings(env="production")
+    assert len(production.problems()) == 3
+    with pytest.raises(ValueError, match=r"refuses to start in production mode: .*; .*; "):
+        production.check()
+    fit = dataclasses.replace(production, dev_login=False, secure_cookies=True,
+                              secret_key="k" * 32)
+    fit.check()
+    assert Settings(oidc_issuer="https://id.example.com").problems() == [
+        "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or STENT_OIDC_CLIENT_SECRET is empty"]

@@ -23,9 +23,11 @@ from .errors import (
 )
 from .executor import Stent
 from .records import (
+    ExecutionDetail,
     ExecutionState,
     ExecutionSummary,
     Page,
+    Refusal,
     SignalReceipt,
     SignalRecord,
     StepRecord,
@@ -38,6 +40,7 @@ __all__ = [
     "ActivityError",
     "DurableFunction",
     "ExecutionCancelled",
+    "ExecutionDetail",
     "ExecutionFinished",
     "ExecutionNotFound",
     "ExecutionState",
@@ -47,6 +50,7 @@ __all__ = [
     "NotInWorkflow",
     "NotSerializable",
     "Page",
+    "Refusal",
     "Result",
     "RetryPolicy",
     "Signal",

@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from .prepared import Tx
 T = TypeVar("T")
 TxnFn = Callable[..., Any]
 MAX_BATCH = 128
+READERS = 4
 CHECKPOINT_SECONDS = 1.0
 log = logging.getLogger("stent")
 
@@ -77,7 +79,9 @@ class SqliteDatabase:
             raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.url = sync_url(url)
         self._writer_engine = create_engine(self.url, pool_size=1, max_overflow=0)
-        self._reader_engine = create_engine(self.url, pool_size=4, max_overflow=4)
+        # as many pooled reader connections as reader threads: none is reopened per read
+        self._reader_engine = create_engine(self.url, pool_size=READERS, max_overflow=0)
+        self._readers: ThreadPoolExecutor | None = None  # started by start()
         _configure(self._writer_engine, synchronous.upper(), immediate=True)
         _configure(self._reader_engine, synchronous.upper(), immediate=False)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -88,6 +92,7 @@ class SqliteDatabase:
     async def start(self) -> None:
         """Bring the schema up to date, then start the writer thread."""
         self._loop = asyncio.get_running_loop()
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="stent-reader")
         await asyncio.to_thread(self._migrate)
         self._thread = threading.Thread(target=self._write_loop, name="stent-writer",
                                         daemon=True)
@@ -123,6 +128,9 @@ class SqliteDatabase:
             self._thread = None
         self._writer_engine.dispose()
         self._reader_engine.dispose()
+        if self._readers is not None:
+            self._readers.shutdown(wait=False)
+            self._readers = None
 
     async def write(self, fn: TxnFn, *args: Any) -> Any:
         """Run ``fn(tx, *args)`` as (part of) one write transaction; its result or error."""
@@ -134,7 +142,10 @@ class SqliteDatabase:
 
     async def read(self, fn: TxnFn, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` in a read transaction on a pooled connection."""
-        return await asyncio.to_thread(self._read, fn, args)
+        if self._readers is None:
+            raise RuntimeError("the database is not started")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, fn, args)
 
     def _read(self, fn: TxnFn, args: tuple[Any, ...]) -> Any:
         with self._reader_engine.connect() as conn, conn.begin():

@@ -20,8 +20,10 @@ from .errors import (
     WorkflowNotRegistered,
 )
 from .records import (
+    ExecutionDetail,
     ExecutionState,
     Page,
+    Refusal,
     SignalReceipt,
     SignalRecord,
     StepRecord,
@@ -282,6 +284,23 @@ class Stent:
         """Executions, newest first, filtered by state, workflow and whether they wait."""
         return await self.db.read(  # type: ignore[no-any-return]
             queries.list_executions, state, workflow, waiting, limit, after)
+
+    async def execution_detail(self, execution_id: str) -> ExecutionDetail:
+        """State, steps, signals and refusals in one read (``ExecutionNotFound`` if none)."""
+        return await self.db.read(  # type: ignore[no-any-return]
+            queries.execution_detail, execution_id)
+
+    async def record_refusal(self, execution_id: str, name: str, *, path: str, reason: str,
+                             sender: Mapping[str, Any] | None = None,
+                             wait_id: int | None = None) -> None:
+        """Keep an attempt to answer a wait that authorization refused (for auditors)."""
+        await self.db.write(store.record_refusal, str(uuid.uuid4()), execution_id, wait_id,
+                            name, None if sender is None else codec.dumps(dict(sender)),
+                            path, reason, self.clock())
+
+    async def refusals_of(self, execution_id: str) -> list[Refusal]:
+        """Refused attempts to answer the execution's waits, oldest first."""
+        return await self.db.read(queries.refusals_of, execution_id)  # type: ignore[no-any-return]
 
     async def signals_of(self, execution_id: str) -> list[SignalRecord]:
         """Every signal of the execution with its sender and the wait that consumed it."""

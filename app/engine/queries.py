@@ -12,15 +12,18 @@ from sqlalchemy import Connection, and_, func, or_, select, tuple_
 from . import codec, outcomes
 from .errors import ExecutionNotFound
 from .records import (
+    ExecutionDetail,
     ExecutionState,
     ExecutionSummary,
     Page,
+    Refusal,
     SignalRecord,
     StepRecord,
     WaitFilter,
     WaitInfo,
 )
 from .tables import executions as ex
+from .tables import refusals as rf
 from .tables import signals as sg
 from .tables import steps as st
 from .tables import wait_approvers as wa
@@ -126,36 +129,40 @@ def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
     return [_wait_info(r) for r in rows]
 
 
-def _waiting_query(columns: Any, filters: WaitFilter) -> Any:
-    query = (
-        select(*columns)
-        .join(ex, ex.c.id == st.c.execution_id)
-        .where(and_(st.c.kind == "wait", st.c.status == "open"))
-    )
+def _waiting_query(columns: Any, filters: WaitFilter, join: bool) -> Any:
+    """Open waits matching ``filters``. Every filter is on ``steps`` itself (workflow and
+    initiator are copied there), so counting needs no join; ``join`` adds the execution's
+    columns for a page of rows."""
+    query = select(*columns)
+    if join:
+        query = query.join(ex, ex.c.id == st.c.execution_id)
+    query = query.where(and_(st.c.kind == "wait", st.c.status == "open"))
     if filters.workflow is not None:
-        query = query.where(ex.c.workflow == filters.workflow)
+        query = query.where(st.c.workflow == filters.workflow)
     if filters.name is not None:
         query = query.where(st.c.name == filters.name)
     if filters.opened_before is not None:
         query = query.where(st.c.created_at <= filters.opened_before)
     if filters.principals is not None:
         listed = select(wa.c.principal).where(
-            and_(wa.c.execution_id == st.c.execution_id, wa.c.step_no == st.c.step_no))
-        query = query.where(or_(st.c.approvers.is_(None),
-                                listed.where(wa.c.principal.in_(filters.principals)).exists()))
+            and_(wa.c.execution_id == st.c.execution_id, wa.c.step_no == st.c.step_no,
+                 wa.c.principal.in_(filters.principals)))
+        query = query.where(or_(st.c.approvers.is_(None), listed.exists()))
     if filters.not_initiated_by is not None:
-        query = query.where(or_(st.c.allow_self, ex.c.initiator_email.is_(None),
-                                ex.c.initiator_email != filters.not_initiated_by.lower()))
+        query = query.where(or_(st.c.allow_self, st.c.initiator_email.is_(None),
+                                st.c.initiator_email != filters.not_initiated_by.lower()))
     if filters.execution_id:
-        query = query.where(st.c.execution_id.startswith(filters.execution_id.lower(),
-                                                         autoescape=True))
+        # a key range on executions' primary key (rather than LIKE on every open wait)
+        prefix = filters.execution_id.lower()
+        query = query.where(st.c.execution_id.in_(
+            select(ex.c.id).where(and_(ex.c.id >= prefix, ex.c.id < prefix + "\uffff"))))
     return query
 
 
 def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str | None,
                  newest_first: bool) -> Page:
     """Open waits across executions, oldest (or newest) first, keyset-paginated."""
-    query = _waiting_query(_WAIT_COLUMNS, filters)
+    query = _waiting_query(_WAIT_COLUMNS, filters, join=True)
     key_columns = tuple_(st.c.created_at, st.c.execution_id, st.c.step_no)
     if after is not None:
         key = tuple_(*decode_cursor(after))
@@ -172,7 +179,7 @@ def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str |
 
 def count_waiting(conn: Connection, filters: WaitFilter) -> int:
     """How many open waits match the filters (the inbox's count)."""
-    return int(conn.execute(_waiting_query([func.count()], filters)).scalar_one())
+    return int(conn.execute(_waiting_query([func.count()], filters, join=False)).scalar_one())
 
 
 def list_executions(
@@ -249,3 +256,16 @@ def state_of(conn: Connection, eid: str) -> ExecutionState:
         waiting_on=open_waits_of(conn, eid), subject=row.subject,
         result=outcomes.stored_result(row),
     )
+
+
+def refusals_of(conn: Connection, eid: str) -> list[Refusal]:
+    """Refused attempts to answer the execution's waits, oldest first."""
+    rows = conn.execute(select(rf).where(rf.c.execution_id == eid).order_by(rf.c.at))
+    return [Refusal(r.id, r.execution_id, r.wait_id, r.name, codec.loads(r.sender), r.path,
+                    r.reason, r.at) for r in rows]
+
+
+def execution_detail(conn: Connection, eid: str) -> ExecutionDetail:
+    """State, steps, signals and refusals of one execution, consistent with each other."""
+    return ExecutionDetail(state_of(conn, eid), steps_of(conn, eid), signals_of(conn, eid),
+                           refusals_of(conn, eid))

@@ -82,6 +82,20 @@ class SignalRecord:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """An attempt to answer a wait that was refused, with who tried, how and why."""
+
+    id: str
+    execution_id: str
+    wait_id: int | None
+    name: str
+    sender: dict[str, Any] | None
+    path: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
 class ExecutionState:
     """An execution as ``state_of`` sees it."""
 
@@ -102,6 +116,16 @@ class ExecutionState:
     def finished(self) -> bool:
         """True once completed, failed or cancelled."""
         return self.state in FINISHED_STATES
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """Everything the execution page shows, read in one transaction."""
+
+    state: ExecutionState
+    steps: list[StepRecord]
+    signals: list[SignalRecord]
+    refusals: list[Refusal]
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import json
 import math
 import types
 from collections.abc import Callable
+from functools import lru_cache
 from typing import (
     Annotated,
     Any,
@@ -57,10 +59,9 @@ def to_json_schema(spec: object) -> dict[str, Any] | None:
     if spec is None:
         return None
     if isinstance(spec, dict):
-        try:
-            Draft202012Validator.check_schema(spec)
-        except SchemaError as exc:
-            raise TypeError(f"invalid JSON Schema for a signal: {exc.message}") from exc
+        problem = _schema_problem(json.dumps(spec, sort_keys=True, default=str))
+        if problem is not None:
+            raise TypeError(f"invalid JSON Schema for a signal: {problem}")
         return spec
     model_json_schema = getattr(spec, "model_json_schema", None)
     if isinstance(spec, type) and callable(model_json_schema):
@@ -75,6 +76,17 @@ def to_json_schema(spec: object) -> dict[str, Any] | None:
         f"unsupported signal schema {spec!r}: expected None, a JSON Schema dict, "
         "a dataclass, a TypedDict or a pydantic model class"
     )
+
+
+@lru_cache(maxsize=512)
+def _schema_problem(schema_json: str) -> str | None:
+    """Why a schema is invalid, or None; cached, because every wait of a workflow checks
+    the same schema again (2 ms each, on the event loop)."""
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        return str(exc.message)
+    return None
 
 
 def _object_schema(cls: type, seen: tuple[type, ...]) -> dict[str, Any]:

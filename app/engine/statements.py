@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 
 from .prepared import Prepared
 from .tables import executions as ex
+from .tables import refusals as rf
 from .tables import signals as sg
 from .tables import steps as st
 from .tables import wait_approvers as wa
@@ -27,7 +28,8 @@ _STEP_KEY = and_(st.c.execution_id == _EID, st.c.step_no == _STEP)
 # The execution row, locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
 # holds the database's write lock): every write transaction starts here.
 LOCK_EXECUTION = Prepared(
-    select(ex.c.state, ex.c.next_signal_seq, ex.c.next_completion, ex.c.workflow)
+    select(ex.c.state, ex.c.next_signal_seq, ex.c.next_completion, ex.c.workflow,
+           ex.c.initiator_email)
     .where(_EXECUTION)
     .with_for_update()
 )
@@ -56,7 +58,8 @@ INSERT_STEP = Prepared(insert(st).values(
     result=b("result"), error=b("error"), completion_no=b("completion_no"),
     attempts=b("attempts"), schema=b("schema"), title=b("title"),
     description=b("description"), deadline=b("deadline"), approvers=b("approvers"),
-    allow_self=b("allow_self"), created_at=_NOW, completed_at=b("completed_at")))
+    allow_self=b("allow_self"), workflow=b("workflow"), initiator_email=b("initiator_email"),
+    created_at=_NOW, completed_at=b("completed_at")))
 INSERT_WAIT_APPROVER = Prepared(insert(wa).values(
     execution_id=_EID, step_no=_STEP, principal=b("principal")))
 COMPLETE_STEP = Prepared(update(st).where(_STEP_KEY).values(
@@ -78,6 +81,9 @@ CLOSE_OPEN_STEPS = Prepared(
     .values(status="cancelled", completed_at=_NOW)
 )
 
+INSERT_REFUSAL = Prepared(insert(rf).values(
+    id=b("id"), execution_id=_EID, wait_id=_STEP, name=_NAME, sender=b("sender"),
+    path=b("path"), reason=b("reason"), at=_NOW))
 INSERT_SIGNAL = Prepared(insert(sg).values(
     id=b("signal"), execution_id=_EID, seq=b("seq"), name=_NAME, payload=b("payload"),
     payload_hash=b("payload_hash"), idempotency_key=b("key"), sender=b("sender"),

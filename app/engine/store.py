@@ -82,7 +82,8 @@ def _insert_step(tx: Tx, eid: str, step_no: int, kind: str, name: str, now: floa
     columns = {"b_status": "open", "b_result": None, "b_error": None,
                "b_completion_no": None, "b_attempts": 0, "b_schema": None, "b_title": None,
                "b_description": None, "b_deadline": None, "b_completed_at": None,
-               "b_approvers": None, "b_allow_self": False}
+               "b_approvers": None, "b_allow_self": False, "b_workflow": None,
+               "b_initiator_email": None}
     columns.update({f"b_{key}": value for key, value in values.items()})
     tx.execute(q.INSERT_STEP, b_eid=eid, b_step=step_no, b_kind=kind, b_name=name,
                b_now=now, **columns)
@@ -135,7 +136,8 @@ def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
     _insert_step(tx, eid, step_no, "wait", name, now, schema=spec.schema, title=spec.title,
                  description=spec.description, deadline=spec.deadline,
                  approvers=None if spec.approvers is None else codec.dumps(
-                     list(spec.approvers)), allow_self=spec.allow_self)
+                     list(spec.approvers)), allow_self=spec.allow_self,
+                 workflow=row.workflow, initiator_email=row.initiator_email)
     for principal in spec.approvers or ():
         tx.execute(q.INSERT_WAIT_APPROVER, b_eid=eid, b_step=step_no, b_principal=principal)
     buffered = tx.first(q.OLDEST_BUFFERED, b_eid=eid, b_name=name)
@@ -311,3 +313,10 @@ def cancel_execution(tx: Tx, eid: str, now: float, worker: str) -> bool:
                b_error=None, b_now=now, b_worker=worker)
     _close(tx, eid, now)
     return True
+
+
+def record_refusal(tx: Tx, refusal_id: str, eid: str, wait_id: int | None, name: str,
+                   sender: str | None, path: str, reason: str, now: float) -> None:
+    """Keep a refused attempt to answer a wait, for auditors."""
+    tx.execute(q.INSERT_REFUSAL, b_id=refusal_id, b_eid=eid, b_step=wait_id, b_name=name,
+               b_sender=sender, b_path=path, b_reason=reason, b_now=now)

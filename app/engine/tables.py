@@ -97,11 +97,18 @@ steps = Table(
     # whether the execution's initiator may answer it
     Column("approvers", Text),
     Column("allow_self", Boolean, nullable=False, server_default=false()),
+    # waits: copies of the execution's workflow and initiator email, so the inbox filters
+    # and counts 100,000 open waits without joining executions
+    Column("workflow", String(255)),
+    Column("initiator_email", String(320)),
     Column("created_at", Float, nullable=False),
     Column("completed_at", Float),
-    # the inbox: open waits oldest first, filtered by name
-    Index(None, "kind", "status", "created_at"),
+    # the inbox: open waits oldest first, filtered by name; it covers the authorization
+    # columns, so counting 100,000 open waits for a user reads only this index
+    Index("ix_steps_inbox", "kind", "status", "created_at", "allow_self", "initiator_email",
+          "approvers"),
     Index(None, "kind", "status", "name", "created_at"),
+    Index(None, "kind", "status", "workflow", "name", "created_at"),
     # the timer service: open steps with a deadline. Partial, so that it is never chosen
     # for "this execution's open steps" (which it would answer by scanning every open step)
     Index("ix_steps_open_deadlines", "status", "deadline",
@@ -148,4 +155,20 @@ wait_approvers = Table(
     Column("principal", String(320), primary_key=True),
     ForeignKeyConstraint(["execution_id", "step_no"], ["steps.execution_id", "steps.step_no"],
                          ondelete="CASCADE"),
+)
+
+# Attempts to answer a wait that the dashboard's authorization refused: kept for audit.
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("execution_id", String(36), nullable=False),
+    Column("wait_id", Integer),
+    Column("name", String(255), nullable=False),
+    Column("sender", Text),
+    # which path the attempt came through: web_form, api, ...
+    Column("path", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index(None, "execution_id", "at"),
 )

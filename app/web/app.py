@@ -18,13 +18,17 @@ from starlette.staticfiles import StaticFiles
 from app.engine import Stent
 from app.settings import Settings
 
-from . import auth, errors, executions, inbox, start
+from . import auth, errors, executions, inbox, sso, start
+from .ratelimit import LimitRequests, RateLimiter
 from .security import SecurityHeaders
 from .state import Desk
 from .templating import make_templates
+from .users import UserStore
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 SESSION_COOKIE = "stent_desk_session"
+# Every way to log in counts against the login rate limit of the client's address.
+LOGIN_ROUTES = (("POST", "/login"), ("GET", "/login/sso"), ("GET", "/auth/callback"))
 
 
 def load_workflows(modules: tuple[str, ...]) -> tuple[str, ...]:
@@ -59,7 +63,9 @@ def routes() -> list[Route | Mount]:
         Route("/", inbox.inbox, methods=["GET"], name="inbox"),
         Route("/login", auth.login_page, methods=["GET"], name="login"),
         Route("/login", auth.login, methods=["POST"]),
-        Route("/logout", auth.logout, methods=["POST"], name="logout"),
+        Route("/login/sso", sso.login_sso, methods=["GET"], name="login_sso"),
+        Route("/auth/callback", sso.auth_callback, methods=["GET"], name="auth_callback"),
+        Route("/logout", sso.logout, methods=["POST"], name="logout"),
         Route("/executions/{execution_id}", executions.execution_page, methods=["GET"],
               name="execution"),
         Route("/executions/{execution_id}/waits/{wait_id}", executions.answer,
@@ -74,23 +80,38 @@ def routes() -> list[Route | Mount]:
 
 
 def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
-    """The dashboard for ``settings``; it opens (and closes) the executor in its lifespan."""
+    """The dashboard for ``settings``; it opens (and closes) the executor in its lifespan.
+
+    ``ValueError`` listing every problem when the settings are unfit to serve
+    (``Settings.problems``: in production, the development login, a weak secret key or
+    cookies without Secure).
+    """
+    settings.check()
     running = executor or make_executor(settings)
+    users = UserStore(settings.database_url)
     the = Desk(settings, running, make_templates(), load_workflows(settings.workflow_modules))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running:
-            yield
+            try:
+                yield
+            finally:
+                await users.close()
 
     middleware = [
-        Middleware(SecurityHeaders),
+        Middleware(SecurityHeaders, form_action=sso.form_action_origins(settings)),
         Middleware(SessionMiddleware, secret_key=settings.secret_key,
                    session_cookie=SESSION_COOKIE, same_site="lax",
-                   https_only=settings.secure_cookies, max_age=14 * 24 * 3600),
+                   https_only=settings.secure_cookies,
+                   max_age=settings.session_absolute_timeout),
+        Middleware(LimitRequests, limiter=RateLimiter(settings.login_rate_limit, "login"),
+                   routes=LOGIN_ROUTES),
         Middleware(auth.RequireLogin),
     ]
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan,
                     exception_handlers=errors.HANDLERS)
     app.state.desk = the
+    app.state.sso = sso.make_client(settings)  # None when single sign-on is off
+    app.state.users = users
     return app

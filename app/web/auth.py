@@ -1,8 +1,8 @@
 """Login: every page but the login page needs a user; the development login.
 
-Single sign-on (OpenID Connect) comes with the SSO issue; until then ``make run`` offers a
-development login where anyone picks a name, email and groups. It is refused outside
-development mode.
+Single sign-on (OpenID Connect) is in ``sso``; ``make run`` also offers a development
+login where anyone picks a name, email and groups. It is refused outside development
+mode. Sessions end after the idle and absolute timeouts (``session``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import session
 from .htmx import is_htmx, redirect
-from .identity import User, current_user
+from .identity import User
 from .security import csrf_token, verified_form
 from .state import desk
 
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/favicon.ico")
+PUBLIC_PREFIXES = ("/login", "/auth/", "/static/", "/healthz", "/favicon.ico")
 
 
 def safe_next(target: str | None) -> str:
@@ -33,7 +34,8 @@ def safe_next(target: str | None) -> str:
 
 
 class RequireLogin:
-    """Sends anonymous requests to the login page (htmx ones through ``HX-Redirect``)."""
+    """Sends anonymous requests, and expired sessions, to the login page (htmx ones
+    through ``HX-Redirect``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,7 +45,7 @@ class RequireLogin:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if current_user(request) is not None:
+        if session.active_user(request) is not None:
             await self.app(scope, receive, send)
             return
         here = scope["path"] + (f"?{scope['query_string'].decode()}"
@@ -56,10 +58,11 @@ class RequireLogin:
 
 
 async def login_page(request: Request) -> Response:
-    """GET /login: the development login form (or why there is none)."""
+    """GET /login: single sign-on and the development login, whichever are on."""
     the = desk(request)
     return the.templates.TemplateResponse(request, "auth/login.html", {
-        "enabled": the.settings.development_login,
+        "enabled": the.settings.development_login, "sso": the.settings.sso_enabled,
+        "expired": session.take_expired(request),
         "next": safe_next(request.query_params.get("next")),
         "csrf_token": csrf_token(request), "errors": {}, "values": {}})
 
@@ -79,7 +82,8 @@ async def login(request: Request) -> Response:
         errors["name"] = "Enter your name."
     if errors:
         return the.templates.TemplateResponse(request, "auth/login.html", {
-            "enabled": the.settings.development_login, "next": next_url,
+            "enabled": the.settings.development_login, "sso": the.settings.sso_enabled,
+            "next": next_url,
             "csrf_token": csrf_token(request), "errors": errors, "values": values},
             status_code=422 if the.settings.development_login else 403)
     groups = tuple(g.strip() for g in values["groups"].split(",") if g.strip())
@@ -91,13 +95,4 @@ async def login(request: Request) -> Response:
 
 def start_session(request: Request, user: User) -> None:
     """A fresh session for ``user``: nothing of the anonymous session carries over."""
-    request.session.clear()
-    request.session["user"] = user.to_session()
-    csrf_token(request)
-
-
-async def logout(request: Request) -> Response:
-    """POST /logout: end the session."""
-    await verified_form(request)
-    request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    session.start(request, user)

@@ -20,7 +20,8 @@ from app.engine import (
 )
 
 from . import htmx
-from .answers import ClosedWait, answer_of, answer_wait, may_answer
+from .answers import ClosedWait, NotAllowed, answer_of, answer_wait, authorize
+from .authorization import is_admin, is_auditor, may_answer
 from .forms import Form, build_form, parse_submission
 from .identity import User, current_user, utc_now_iso
 from .security import csrf_token, verified_form
@@ -40,11 +41,14 @@ def wait_form(wait: WaitInfo) -> Form:
     return build_form(wait.schema, id_prefix=f"w{wait.wait_id}")
 
 
-def wait_view(wait: WaitInfo, user: User, values: dict[str, Any] | None = None,
+def wait_view(request: Request, wait: WaitInfo, user: User,
+              values: dict[str, Any] | None = None,
               errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """What ``executions/_wait.html`` renders for one open wait."""
+    decision = may_answer(user, wait, desk(request).settings)
     return {"wait": wait, "form": wait_form(wait), "values": values or {},
-            "errors": errors or {}, "may_answer": may_answer(user, wait),
+            "errors": errors or {}, "may_answer": decision.allowed,
+            "why_not": decision.reason,
             "idempotency_key": secrets.token_urlsafe(16)}
 
 
@@ -52,13 +56,17 @@ async def execution_page(request: Request) -> Response:
     """GET /executions/{id}: inputs, state, timeline, open waits with their forms, result."""
     the = desk(request)
     eid = request.path_params["execution_id"]
-    state = await _state(request, eid)
+    try:
+        detail = await the.executor.execution_detail(eid)
+    except ExecutionNotFound as exc:
+        raise HTTPException(404, "No such execution.") from exc
     user = current_user(request)
     assert user is not None  # RequireLogin
+    auditing = is_admin(user, the.settings) or is_auditor(user, the.settings)
     context = {
-        "state": state, "steps": await the.executor.steps_of(eid),
-        "signals": await the.executor.signals_of(eid),
-        "waits": [wait_view(w, user) for w in state.waiting_on],
+        "state": detail.state, "steps": detail.steps, "signals": detail.signals,
+        "waits": [wait_view(request, w, user) for w in detail.state.waiting_on],
+        "refusals": detail.refusals if auditing else None,
         "notice": request.session.pop("notice", None), "csrf_token": csrf_token(request),
     }
     block = "state" if htmx.target(request) == "execution-state" else None
@@ -116,8 +124,10 @@ async def answer(request: Request) -> Response:
     wait = next((w for w in state.waiting_on if w.wait_id == wait_id), None)
     if wait is None:
         return await _closed(request, state, wait_id, key)
-    if not may_answer(user, wait):
-        raise HTTPException(403, "You may not answer this request.")
+    try:
+        await authorize(the, request, user, wait, "web_form")
+    except NotAllowed as exc:
+        raise HTTPException(403, f"You may not answer this request: {exc}.") from exc
     submission = parse_submission(wait_form(wait), form_data,
                                   server_values={"approver": user.email,
                                                  "timestamp": utc_now_iso()})
@@ -125,7 +135,10 @@ async def answer(request: Request) -> Response:
         return _form_again(request, wait, user, submission.values, submission.errors,
                            422 if submission.errors else 200)
     try:
-        receipt = await answer_wait(the.executor, request, user, wait, submission.payload, key)
+        receipt = await answer_wait(the, request, user, wait, submission.payload, key,
+                                    "web_form")
+    except NotAllowed as exc:
+        raise HTTPException(403, f"You may not answer this request: {exc}.") from exc
     except SignalValidationError as exc:
         return _form_again(request, wait, user, submission.values, exc.errors, 422)
     except WaitClosed as exc:
@@ -141,7 +154,8 @@ async def answer(request: Request) -> Response:
 def _form_again(request: Request, wait: WaitInfo, user: User, values: dict[str, Any],
                 errors: dict[str, list[str]], status_code: int) -> Response:
     the = desk(request)
-    context = {**wait_view(wait, user, values, errors), "csrf_token": csrf_token(request)}
+    context = {**wait_view(request, wait, user, values, errors),
+               "csrf_token": csrf_token(request)}
     if htmx.is_htmx(request):
         return the.templates.TemplateResponse(request, "executions/_wait.html", context,
                                               status_code=status_code)

@@ -13,6 +13,8 @@ from starlette.responses import Response
 from app.engine import Page
 
 from . import htmx
+from .authorization import inbox_filters
+from .identity import current_user
 from .security import csrf_token
 from .state import desk
 
@@ -53,26 +55,40 @@ async def inbox(request: Request) -> Response:
     """GET /: the page, or (for htmx) just the results block that polling refreshes."""
     the = desk(request)
     query = InboxQuery.from_request(request)
-    max_age = AGES[query.age]
-    filters: dict[str, Any] = {"workflow": query.workflow or None, "name": query.name or None,
-               "opened_before": time.time() - max_age if max_age else None,
-               "execution_id": query.q or None}
-    try:
-        page = await the.executor.list_waiting(**filters, limit=PAGE_SIZE,
-                                               after=query.after or None,
-                                               newest_first=query.order == "newest")
-    except ValueError:  # a tampered cursor: start from the first page
-        query = InboxQuery(**{**asdict(query), "after": ""})
-        page = await the.executor.list_waiting(**filters, limit=PAGE_SIZE,
-                                               newest_first=query.order == "newest")
+    user = current_user(request)
+    assert user is not None  # RequireLogin
+    allowed = inbox_filters(user, the.settings)
+    if allowed is None:  # auditors answer nothing: nothing waits for them
+        page, total = Page([], None), 0
+    else:
+        max_age = AGES[query.age]
+        filters: dict[str, Any] = {
+            "workflow": query.workflow or None, "name": query.name or None,
+            "opened_before": time.time() - max_age if max_age else None,
+            "execution_id": query.q or None, **allowed}
+        query, page = await _page(request, query, filters)
+        total = await the.executor.count_waiting(**filters)
     context = {
-        "query": query, "page": page, "total": await the.executor.count_waiting(**filters),
+        "query": query, "page": page, "total": total, "auditor": allowed is None,
         "workflows": the.workflows, "ages": list(AGES), "now": time.time(),
         "refresh": the.settings.inbox_refresh_seconds, "csrf_token": csrf_token(request),
     }
     block = "results" if htmx.target(request) == "inbox-results" else None
     return the.templates.TemplateResponse(request, "inbox/page.html", context,
                                           block_name=block)
+
+
+async def _page(request: Request, query: InboxQuery,
+                filters: dict[str, Any]) -> tuple[InboxQuery, Page]:
+    executor = desk(request).executor
+    try:
+        return query, await executor.list_waiting(**filters, limit=PAGE_SIZE,
+                                                  after=query.after or None,
+                                                  newest_first=query.order == "newest")
+    except ValueError:  # a tampered cursor: start from the first page
+        query = InboxQuery(**{**asdict(query), "after": ""})
+        return query, await executor.list_waiting(**filters, limit=PAGE_SIZE,
+                                                  newest_first=query.order == "newest")
 
 
 def next_page_url(query: InboxQuery, page: Page) -> str | None:

@@ -9,6 +9,7 @@ must work without JavaScript: the token travels as a hidden field, or as the
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -50,7 +51,6 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
@@ -58,10 +58,18 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds a strict Content-Security-Policy and friends to every HTTP response."""
+    """Adds a strict Content-Security-Policy and friends to every HTTP response.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``form_action``: more origins a form may lead to. Browsers apply ``form-action`` to
+    the redirects after a submission too, so logging out (a form) cannot end at the
+    single sign-on provider's logout page unless its origin is listed.
+    """
+
+    def __init__(self, app: ASGIApp, form_action: Sequence[str] = ()) -> None:
         self.app = app
+        policy = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", " ".join(("form-action 'self'", *form_action)))
+        self.headers = [(b"content-security-policy", policy.encode()), *HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +78,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -62,6 +62,8 @@ def make_templates() -> Jinja2Blocks:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         trim_blocks=True,
+        # templates change with a deploy, not while serving: skip a stat() per render
+        auto_reload=False,
         lstrip_blocks=True,
     )
     env.filters.update(when=when, iso=iso, ago=ago, workflow_label=workflow_label,

@@ -23,8 +23,9 @@ from app.engine.migrations import (
     upgrade_to_head,
 )
 from app.engine.tables import metadata
+from app.web.tables import metadata as web_metadata
 
-TABLES = {"executions", "steps", "signals", "wait_approvers"}
+TABLES = {"executions", "steps", "signals", "wait_approvers", "refusals", "users"}
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def table_names(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def test_metadata_has_the_executors_tables() -> None:
-    assert set(metadata.tables) == TABLES
+def test_metadata_has_the_executors_and_the_dashboards_tables() -> None:
+    assert set(metadata.tables) | set(web_metadata.tables) == TABLES
 
 
 def test_upgrade_creates_tables_and_models_match_migrations(

@@ -34,3 +34,11 @@ async def expense_claim(title: str, amount: int, urgent: bool = False) -> Any:
                                            "title": "Approved amount"}},
         "required": ["approved_amount"],
     })
+
+
+@Stent.durable()
+async def finance_approval(subject: str) -> Any:
+    """Only finance may approve; never the person who asked."""
+    return await Stent.wait_for_signal("decision", schema=DECISION,
+                                       title=f"Approve {subject}?",
+                                       approvers=["group:finance", "user:cfo@example.com"])

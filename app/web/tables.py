@@ -1,0 +1,34 @@
+"""The dashboard's own tables, in SQLAlchemy Core (the executor's are in the engine).
+
+A MetaData of its own, so the engine never learns about the web layer; alembic's env
+migrates both. Times are float seconds since the epoch (UTC), as in the engine's tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Everyone who logged in through single sign-on, as their provider last described them.
+users = Table(
+    "users",
+    metadata,
+    # the provider's `sub` claim: stable for a person, unlike their email
+    Column("subject", String(255), primary_key=True),
+    Column("email", String(320), nullable=False),  # lower-cased
+    Column("name", Text, nullable=False),
+    Column("groups", Text, nullable=False),  # JSON list of strings, as of the last login
+    Column("auth_method", String(16), nullable=False),
+    Column("first_login_at", Float, nullable=False),
+    Column("last_login_at", Float, nullable=False),
+    Column("login_count", Integer, nullable=False, server_default="1"),
+    Index(None, "email"),
+)
