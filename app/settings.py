@@ -204,6 +204,9 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("login_rate_limit", "STENT_LOGIN_RATE_LIMIT", "20/minute",
                 "Most login attempts (`POST /login`, `/login/sso`, `/auth/callback`) one client "
                 "address may make in a moving window, e.g. `20/minute`; more get a 429.", _rate),
+    SettingSpec("api_rate_limit", "STENT_API_RATE_LIMIT", "600/minute",
+                "Most API requests (`/api/...`, authenticated with an API token) one client "
+                "address may make in a moving window; more get a 429 problem.", _rate),
 )
 
 
@@ -240,6 +243,7 @@ class Settings:
     session_idle_timeout: int = _default("session_idle_timeout")
     session_absolute_timeout: int = _default("session_absolute_timeout")
     login_rate_limit: str = _default("login_rate_limit")
+    api_rate_limit: str = _default("api_rate_limit")
 
     @property
     def development_login(self) -> bool:

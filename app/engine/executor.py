@@ -217,7 +217,8 @@ class Stent:
     # ------------------------------------------------------------------ reading
     async def state_of(self, execution_id: str) -> ExecutionState:
         """The execution's state, open waits and (once finished) result."""
-        return await self.db.read(queries.state_of, execution_id)  # type: ignore[no-any-return]
+        return await self.db.read_point(  # type: ignore[no-any-return]
+            queries.state_of, execution_id)
 
     async def wait_for(self, execution_id: str, timeout: float | None = None) -> Result[Any, Any]:
         """Wait until the execution finishes; its ``Result``. ``TimeoutError`` on timeout."""
@@ -287,7 +288,7 @@ class Stent:
 
     async def execution_detail(self, execution_id: str) -> ExecutionDetail:
         """State, steps, signals and refusals in one read (``ExecutionNotFound`` if none)."""
-        return await self.db.read(  # type: ignore[no-any-return]
+        return await self.db.read_point(  # type: ignore[no-any-return]
             queries.execution_detail, execution_id)
 
     async def record_refusal(self, execution_id: str, name: str, *, path: str, reason: str,

@@ -129,7 +129,22 @@ def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
     return [_wait_info(r) for r in rows]
 
 
-def _waiting_query(columns: Any, filters: WaitFilter, join: bool) -> Any:
+def _with_execution_ids(conn: Connection, filters: WaitFilter) -> tuple[str, ...] | None:
+    """The executions an id prefix names, read first through executions' primary key:
+    the planner would otherwise scan every open wait for a LIKE or a range."""
+    if not filters.execution_id:
+        return None
+    prefix = filters.execution_id.lower()
+    rows = conn.execute(select(ex.c.id).where(
+        and_(ex.c.id >= prefix, ex.c.id < prefix + "\uffff")).limit(MAX_PREFIX_MATCHES))
+    return tuple(rows.scalars())
+
+
+MAX_PREFIX_MATCHES = 1000
+
+
+def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
+                   execution_ids: tuple[str, ...] | None) -> Any:
     """Open waits matching ``filters``. Every filter is on ``steps`` itself (workflow and
     initiator are copied there), so counting needs no join; ``join`` adds the execution's
     columns for a page of rows."""
@@ -151,18 +166,15 @@ def _waiting_query(columns: Any, filters: WaitFilter, join: bool) -> Any:
     if filters.not_initiated_by is not None:
         query = query.where(or_(st.c.allow_self, st.c.initiator_email.is_(None),
                                 st.c.initiator_email != filters.not_initiated_by.lower()))
-    if filters.execution_id:
-        # a key range on executions' primary key (rather than LIKE on every open wait)
-        prefix = filters.execution_id.lower()
-        query = query.where(st.c.execution_id.in_(
-            select(ex.c.id).where(and_(ex.c.id >= prefix, ex.c.id < prefix + "\uffff"))))
+    if execution_ids is not None:
+        query = query.where(st.c.execution_id.in_(execution_ids))
     return query
 
 
 def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str | None,
                  newest_first: bool) -> Page:
     """Open waits across executions, oldest (or newest) first, keyset-paginated."""
-    query = _waiting_query(_WAIT_COLUMNS, filters, join=True)
+    query = _waiting_query(_WAIT_COLUMNS, filters, True, _with_execution_ids(conn, filters))
     key_columns = tuple_(st.c.created_at, st.c.execution_id, st.c.step_no)
     if after is not None:
         key = tuple_(*decode_cursor(after))
@@ -179,7 +191,8 @@ def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str |
 
 def count_waiting(conn: Connection, filters: WaitFilter) -> int:
     """How many open waits match the filters (the inbox's count)."""
-    return int(conn.execute(_waiting_query([func.count()], filters, join=False)).scalar_one())
+    query = _waiting_query([func.count()], filters, False, _with_execution_ids(conn, filters))
+    return int(conn.execute(query).scalar_one())
 
 
 def list_executions(

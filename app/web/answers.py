@@ -1,28 +1,30 @@
 """The one place the web layer sends a signal on a person's behalf.
 
-Every path that answers a wait (the form now; the JSON API, signed links and embedded
-forms later) comes through ``answer_wait``, which checks the authorization rule
-(``authorization.may_answer``) and attaches the sender from the session and the
-connection, never from the client. A refused attempt consumes nothing and is recorded
-with who tried, when, through which path and why.
+Every path that answers a wait (the form, and the JSON API for API tokens; signed links
+and embedded forms later) comes through ``answer_wait`` or ``send_as_token``, which check
+the authorization rule (``authorization.may_answer`` / ``token_may_send``) and attach
+the sender from the session (or token) and the connection, never from the client. A
+refused attempt consumes nothing and is recorded with who tried, when, through which
+path and why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from starlette.requests import Request
 
 from app.engine import SignalReceipt, SignalRecord, WaitInfo
 
-from .authorization import Decision, may_answer
-from .identity import User, sender_of
+from .authorization import Decision, may_answer, token_may_send
+from .identity import User, sender_of, utc_now_iso
 from .state import Desk
+from .tokens import Token
 
 
 class NotAllowed(Exception):
-    """The user may not answer this wait (the refusal has been recorded)."""
+    """The user (or token) may not answer this wait (the refusal has been recorded)."""
 
     def __init__(self, decision: Decision) -> None:
         super().__init__(decision.reason)
@@ -47,10 +49,52 @@ async def authorize(desk: Desk, request: Request, user: User | None, wait: WaitI
     sender = sender_of(request, user) if user is not None else {
         "ip_address": request.client.host if request.client else None,
         "user_agent": request.headers.get("user-agent", "")[:500], "source": path}
-    await desk.executor.record_refusal(wait.execution_id, wait.name, path=path,
+    await _refuse(desk, wait.execution_id, wait.name, wait.wait_id, path, decision, sender)
+
+
+async def _refuse(desk: Desk, execution_id: str, name: str, wait_id: int | None, path: str,
+                  decision: Decision, sender: dict[str, Any]) -> NoReturn:
+    """Store a refused attempt (who, how, why), then raise ``NotAllowed``."""
+    await desk.executor.record_refusal(execution_id, name, path=path,
                                        reason=decision.reason, sender=sender,
-                                       wait_id=wait.wait_id)
+                                       wait_id=wait_id)
     raise NotAllowed(decision)
+
+
+def token_sender(request: Request, token: Token, path: str) -> dict[str, Any]:
+    """Who sent a signal through an API token: the token's name, and the connection."""
+    return {
+        "token": token.name,
+        "token_id": token.id,
+        "source": path,
+        "ip_address": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent", "")[:500],
+        "time": utc_now_iso(),
+    }
+
+
+async def authorize_token(desk: Desk, request: Request, token: Token, execution_id: str,
+                          workflow: str, name: str, wait: WaitInfo | None,
+                          path: str) -> Token:
+    """The token, once allowed to send ``name`` to the execution (answering ``wait`` if
+    one is open); else the refusal is stored and ``NotAllowed`` raised."""
+    decision = token_may_send(token, workflow, name)
+    if decision.allowed:
+        return token
+    await _refuse(desk, execution_id, name, None if wait is None else wait.wait_id, path,
+                  decision, token_sender(request, token, path))
+
+
+async def send_as_token(desk: Desk, request: Request, token: Token, execution_id: str,
+                        workflow: str, name: str, wait: WaitInfo | None, payload: Any,
+                        idempotency_key: str | None, path: str) -> SignalReceipt:
+    """Send ``payload`` as signal ``name`` with the token as its sender: the answer to
+    ``wait``, or (no wait open) buffered for the wait that will come."""
+    allowed = await authorize_token(desk, request, token, execution_id, workflow, name,
+                                    wait, path)
+    return await desk.executor.send_signal(
+        execution_id, name, payload, wait_id=None if wait is None else wait.wait_id,
+        idempotency_key=idempotency_key, sender=token_sender(request, allowed, path))
 
 
 async def answer_wait(desk: Desk, request: Request, user: User | None, wait: WaitInfo,

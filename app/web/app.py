@@ -18,11 +18,12 @@ from starlette.staticfiles import StaticFiles
 from app.engine import Stent
 from app.settings import Settings
 
-from . import auth, errors, executions, inbox, sso, start
+from . import admin, api, auth, errors, executions, inbox, sso, start
 from .ratelimit import LimitRequests, RateLimiter
 from .security import SecurityHeaders
 from .state import Desk
 from .templating import make_templates
+from .tokens import TokenStore
 from .users import UserStore
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -73,6 +74,12 @@ def routes() -> list[Route | Mount]:
         Route("/start", start.start_index, methods=["GET"], name="start"),
         Route("/start/{workflow}", start.start_form, methods=["GET"], name="start_form"),
         Route("/start/{workflow}", start.start, methods=["POST"]),
+        Route("/admin/tokens", admin.tokens_page, methods=["GET"], name="admin_tokens"),
+        Route("/admin/tokens", admin.create_token, methods=["POST"]),
+        Route("/admin/tokens/{token_id}/revoke", admin.revoke_token, methods=["POST"],
+              name="revoke_token"),
+        Route("/api/executions/{execution_id}/signals/{name}", api.send_signal,
+              methods=["POST"], name="api_send_signal"),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -114,4 +121,6 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
     app.state.desk = the
     app.state.sso = sso.make_client(settings)  # None when single sign-on is off
     app.state.users = users
+    app.state.tokens = TokenStore(users.engine)  # shares the users' pool (closed with it)
+    app.state.api_limiter = RateLimiter(settings.api_rate_limit, "api")
     return app

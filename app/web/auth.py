@@ -20,7 +20,8 @@ from .identity import User
 from .security import csrf_token, verified_form
 from .state import desk
 
-PUBLIC_PREFIXES = ("/login", "/auth/", "/static/", "/healthz", "/favicon.ico")
+# /api/ authenticates each request by its bearer token (``api``), never by a session.
+PUBLIC_PREFIXES = ("/login", "/auth/", "/static/", "/healthz", "/favicon.ico", "/api/")
 
 
 def safe_next(target: str | None) -> str:

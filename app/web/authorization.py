@@ -4,6 +4,10 @@ Roles come from groups: administrators answer everything, auditors read everythi
 answer nothing, everyone else answers the waits whose approvers list names them (or
 that have no list). Nobody answers a wait of an execution they started themselves,
 unless the wait says ``allow_self=True``: no self-approval, administrators included.
+
+Machine senders (API tokens) are principals of their own: a token answers the waits, and
+sends the signals, of the workflows and signal names within its scopes (an empty scope
+covers everything).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from app.engine import WaitInfo
 from app.settings import Settings
 
 from .identity import User
+from .tokens import Token
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,22 @@ def may_answer(user: User | None, wait: WaitInfo, settings: Settings) -> Decisio
     if set(principals_of(user)) & set(wait.approvers):
         return ALLOWED
     return Decision(False, "not among the wait's approvers")
+
+
+def token_may_send(token: Token | None, workflow: str, name: str) -> Decision:
+    """The rule for machines: may ``token`` send signal ``name`` to a ``workflow``?"""
+    if token is None or token.revoked:
+        return Decision(False, "no valid API token")
+    if token.workflows and workflow not in token.workflows:
+        return Decision(False, "the token's scope does not cover this workflow")
+    if token.signals and name not in token.signals:
+        return Decision(False, "the token's scope does not cover this signal")
+    return ALLOWED
+
+
+def token_may_answer(token: Token | None, wait: WaitInfo) -> Decision:
+    """May ``token`` answer ``wait``? When its workflow and name are within the scopes."""
+    return token_may_send(token, wait.workflow, wait.name)
 
 
 def inbox_filters(user: User, settings: Settings) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""The only place an exception becomes a page: clear words, never a traceback."""
+"""The only place an exception becomes a page (or, under ``/api/``, a problem document):
+clear words, never a traceback."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .problems import Problem, is_api, problem_response
 from .security import CsrfError
 from .state import desk
 
@@ -23,6 +25,8 @@ MESSAGES = {
 
 
 def _page(request: Request, status: int, message: str) -> Response:
+    if is_api(request.url.path):
+        return problem_response(Problem(status, message))
     return desk(request).templates.TemplateResponse(
         request, "errors/page.html", {"status": status, "message": message},
         status_code=status)
@@ -31,7 +35,16 @@ def _page(request: Request, status: int, message: str) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     """HTTPException -> an error page with its own message."""
     assert isinstance(exc, HTTPException)
+    if is_api(request.url.path):
+        return problem_response(Problem(exc.status_code, exc.detail or MESSAGES.get(
+            exc.status_code, ""), headers=dict(exc.headers or {})))
     return _page(request, exc.status_code, exc.detail or MESSAGES.get(exc.status_code, ""))
+
+
+async def problem_error(request: Request, exc: Exception) -> Response:
+    """An API error -> ``application/problem+json``."""
+    assert isinstance(exc, Problem)
+    return problem_response(exc)
 
 
 async def csrf_error(request: Request, exc: Exception) -> Response:
@@ -45,4 +58,5 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return _page(request, 500, "Something went wrong on our side; it has been logged.")
 
 
-HANDLERS = {HTTPException: http_error, CsrfError: csrf_error, Exception: server_error}
+HANDLERS = {HTTPException: http_error, Problem: problem_error, CsrfError: csrf_error,
+            Exception: server_error}

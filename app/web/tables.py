@@ -32,3 +32,18 @@ users = Table(
     Column("login_count", Integer, nullable=False, server_default="1"),
     Index(None, "email"),
 )
+
+# API tokens of machine senders (webhooks, other services): only the hash is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),  # the sender it records
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex
+    Column("workflows", Text, nullable=False),  # JSON list of workflow names; [] = all
+    Column("signals", Text, nullable=False),  # JSON list of signal names; [] = all
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)

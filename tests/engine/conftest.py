@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from engine_helpers import Calls
 
-from app.engine import Stent, WaitInfo
+from app.engine import Stent
 from workflows import activities
-
-Calls = list[tuple[str, tuple[Any, ...]]]
 
 
 @pytest.fixture
@@ -37,15 +34,3 @@ def calls() -> Iterator[Calls]:
         gate.set()
     activities.GATES.clear()
     activities.CALLS.clear()
-
-
-async def until_waiting(executor: Stent, eid: str, name: str, timeout: float = 10.0) -> WaitInfo:
-    """Poll until execution ``eid`` has an open wait for signal ``name``; that wait."""
-    async with asyncio.timeout(timeout):
-        while True:
-            state = await executor.state_of(eid)
-            for wait in state.waiting_on:
-                if wait.name == name:
-                    return wait
-            assert not state.finished, f"execution finished without waiting on {name!r}"
-            await asyncio.sleep(0.01)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.engine import Stent
+from app.engine import Stent, WaitInfo
+
+Calls = list[tuple[str, tuple[Any, ...]]]
 
 
 async def until_open_wait(executor: Stent, eid: str, name: str, timeout: float = 10.0) -> None:
@@ -26,4 +28,16 @@ async def until_state(executor: Stent, eid: str, wanted: str, timeout: float = 1
             state = await executor.state_of(eid)
             if state.state == wanted:
                 return state
+            await asyncio.sleep(0.01)
+
+
+async def until_waiting(executor: Stent, eid: str, name: str, timeout: float = 10.0) -> WaitInfo:
+    """Poll until execution ``eid`` has an open wait for signal ``name``; that wait."""
+    async with asyncio.timeout(timeout):
+        while True:
+            state = await executor.state_of(eid)
+            for wait in state.waiting_on:
+                if wait.name == name:
+                    return wait
+            assert not state.finished, f"execution finished without waiting on {name!r}"
             await asyncio.sleep(0.01)

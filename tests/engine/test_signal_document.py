@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Calls, until_waiting
+from engine_helpers import Calls, until_waiting
 
 from app.engine import Result, SignalValidationError, Stent, StepRecord
 from workflows import activities

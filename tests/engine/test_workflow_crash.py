@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Calls, until_waiting
+from engine_helpers import Calls, until_waiting
 
 from app.engine import Result, Stent
 from workflows.approval import APPROVAL, approval_workflow

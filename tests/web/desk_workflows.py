@@ -42,3 +42,13 @@ async def finance_approval(subject: str) -> Any:
     return await Stent.wait_for_signal("decision", schema=DECISION,
                                        title=f"Approve {subject}?",
                                        approvers=["group:finance", "user:cfo@example.com"])
+
+
+@Stent.durable()
+async def order_webhooks(order: str) -> Any:
+    """Waits for a payment, then a shipment: what webhooks of other services send."""
+    payment = await Stent.wait_for_signal("payment", schema={
+        "type": "object", "properties": {"amount": {"type": "integer", "minimum": 0}},
+        "required": ["amount"]})
+    shipment = await Stent.wait_for_signal("shipment")
+    return {"order": order, "payment": payment, "shipment": shipment}
