@@ -39,6 +39,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/perf/bench.py
+	$(BIN)/python tests/perf/bench_web.py
 
 demo: $(STAMP)
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo
