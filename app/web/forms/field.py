@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from .reader import FormValues, Reader, first
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class Field:
+class Field(ABC):
     """One input, or one group of inputs, bound to one place in the payload.
 
     ``decode`` reads the posted values into JSON (``MISSING`` for a field left empty,
@@ -71,12 +72,13 @@ class Field:
             return self.default
         return self._decode(reader)
 
+    @abstractmethod
     def _decode(self, reader: Reader) -> Any:
-        raise NotImplementedError
+        """Each kind of field reads its own inputs."""
 
+    @abstractmethod
     def encode(self, value: Any, out: FormValues) -> bool:
         """Write the form values a browser would post for ``value`` into ``out``."""
-        raise NotImplementedError
 
     def initial(self, out: FormValues) -> None:
         """Write the values a fresh form shows: the default, where there is one."""
