@@ -133,9 +133,11 @@ class Engine:
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=15)
 
-    def start(self, workflow: str, *args: Any, **kwargs: Any) -> str:
-        """Start ``workflow`` (a registered name); its execution id."""
-        initiator = {"name": "E2E suite", "email": "e2e@example.com"}
+    def start(self, workflow: str, *args: Any, initiator: Mapping[str, Any] | None = None,
+              **kwargs: Any) -> str:
+        """Start ``workflow`` (a registered name) as ``initiator`` (the suite by default);
+        its execution id."""
+        initiator = initiator or {"name": "E2E suite", "email": "e2e@example.com"}
         return str(self._run(self.stent.start_execution(workflow, args=list(args),
                                                          kwargs=kwargs, initiator=initiator)))
 
