@@ -29,7 +29,7 @@ T = TypeVar("T")
 TxnFn = Callable[..., Any]
 MAX_BATCH = 128
 READERS = 4
-CHECKPOINT_SECONDS = 1.0
+CHECKPOINT_SECONDS = 10.0
 log = logging.getLogger("stent")
 
 
@@ -100,7 +100,7 @@ class SqliteDatabase:
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
 
     async def _checkpoints(self) -> None:
-        """Move the WAL's pages into the database every second, off the writer's path."""
+        """Move the WAL's pages into the database every few seconds, off the writer's path."""
         while True:
             await asyncio.sleep(CHECKPOINT_SECONDS)
             try:
