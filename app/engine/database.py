@@ -1,4 +1,4 @@
-"""How the executor's transactions reach the database.
+"""How the executor's transactions reach the database (SQLite or PostgreSQL).
 
 SQLite: every write transaction runs on one dedicated thread with the stdlib driver, in
 one hop from the event loop (measured: an await per statement through an async driver
@@ -6,6 +6,11 @@ costs ~0.3 ms each, which caps a signal at ~125/s). Concurrent writers are group
 into one ``BEGIN IMMEDIATE`` transaction (group commit), each in its own savepoint so one
 failing write rolls back alone. Reads run on a small thread pool with their own
 connections, which WAL mode lets proceed beside the writer.
+
+PostgreSQL: SQLAlchemy's async engine over asyncpg. Each write is its own transaction on a
+pooled connection; the same store functions run on the adapted (greenlet-sync) DBAPI cursor
+inside ``run_sync``, and ``SELECT ... FOR UPDATE`` on the execution row serializes the
+transactions of one execution. Reads get the sync ``Connection`` inside ``run_sync``.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .migrations import upgrade_to_head
 from .prepared import Tx
@@ -33,12 +39,45 @@ CHECKPOINT_SECONDS = 10.0
 log = logging.getLogger("stent")
 
 
+POSTGRES_POOL_SIZE = 10
+
+
+class Database(Protocol):
+    """What the executor needs of a database: one of the two classes below."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def write(self, fn: TxnFn, *args: Any) -> Any: ...
+    async def read(self, fn: TxnFn, *args: Any) -> Any: ...
+    async def read_point(self, fn: TxnFn, *args: Any) -> Any: ...
+
+
 def sync_url(url: str) -> str:
-    """The stdlib-driver URL for a database URL given with an async driver."""
+    """The stdlib-driver URL for a SQLite database URL given with an async driver."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        raise ValueError(f"unsupported database {url!r}: this build supports SQLite only")
+        raise ValueError(f"unsupported database {url!r}: expected a SQLite URL")
     return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+
+
+def async_postgres_url(url: str) -> str:
+    """The asyncpg URL for a PostgreSQL URL (``postgresql://`` or ``postgresql+asyncpg://``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"unsupported database {url!r}: expected a PostgreSQL URL")
+    if parsed.get_driver_name() not in {"asyncpg", "psycopg2", "psycopg"}:
+        raise ValueError(f"unsupported PostgreSQL driver in {url!r}: use postgresql+asyncpg")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def open_database(url: str, synchronous: str = "FULL") -> Database:
+    """The database for ``url``: SQLite (``synchronous`` applies) or PostgreSQL."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return SqliteDatabase(url, synchronous)
+    if backend == "postgresql":
+        return PostgresDatabase(url)
+    raise ValueError(f"unsupported database {url!r}: use SQLite or PostgreSQL")
 
 
 @dataclass
@@ -233,3 +272,83 @@ def _deliver(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
+
+
+class PostgresDatabase:
+    """Pooled asyncpg connections; one transaction per write, concurrent across executions.
+
+    Writes run in READ COMMITTED: each starts by locking its execution's row (``FOR
+    UPDATE``), and every later statement then sees what the previous holder committed.
+    Reads run in REPEATABLE READ, so a read of several statements sees one snapshot, as a
+    SQLite read transaction does (read-only, they never fail to serialize).
+    """
+
+    def __init__(self, url: str, pool_size: int = POSTGRES_POOL_SIZE) -> None:
+        self.url = async_postgres_url(url)
+        self._pool_size = pool_size
+        self._writer: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+        self._inflight: set[asyncio.Future[Any]] = set()
+
+    async def start(self) -> None:
+        """Bring the schema up to date (one transaction) and open the pools."""
+        self._writer = create_async_engine(self.url, pool_size=self._pool_size,
+                                           max_overflow=self._pool_size)
+        self._reader = create_async_engine(self.url, pool_size=self._pool_size,
+                                           max_overflow=self._pool_size,
+                                           isolation_level="REPEATABLE READ")
+        async with self._writer.begin() as conn:
+            await conn.run_sync(upgrade_to_head)
+
+    async def stop(self) -> None:
+        """Let the transactions in flight end, then close every pooled connection."""
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        for engine in (self._writer, self._reader):
+            if engine is not None:
+                await engine.dispose()
+        self._writer = self._reader = None
+
+    async def write(self, fn: TxnFn, *args: Any) -> Any:
+        """Run ``fn(tx, *args)`` as one write transaction; its result or error."""
+        if self._writer is None:
+            raise RuntimeError("the database is not started")
+        return await self._finish(self._write(self._writer, fn, args))
+
+    @staticmethod
+    async def _write(engine: AsyncEngine, fn: TxnFn, args: tuple[Any, ...]) -> Any:
+        async with engine.begin() as conn:
+            return await conn.run_sync(_in_tx, fn, args)
+
+    @staticmethod
+    async def _read(engine: AsyncEngine, fn: TxnFn, args: tuple[Any, ...]) -> Any:
+        async with engine.connect() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def _finish(self, work: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``work`` to its end even if the caller is cancelled (as SQLite's writer
+        thread does): a transaction cut off mid-way would keep its connection, and the
+        execution's row lock, until the process exits. ``stop`` waits for these."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def read(self, fn: TxnFn, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in a read transaction on a pooled connection."""
+        if self._reader is None:
+            raise RuntimeError("the database is not started")
+        return await self._finish(self._read(self._reader, fn, args))
+
+    async def read_point(self, fn: TxnFn, *args: Any) -> Any:
+        """A read of a few rows by key; the same as ``read`` on PostgreSQL."""
+        return await self.read(fn, *args)
+
+
+def _in_tx(sync_conn: Connection, fn: TxnFn, args: tuple[Any, ...]) -> Any:
+    """Run ``fn`` on the adapted DBAPI connection of ``sync_conn``'s open transaction."""
+    dbapi_connection = sync_conn.connection.dbapi_connection
+    tx = Tx(dbapi_connection, sync_conn.dialect)
+    try:
+        return fn(tx, *args)
+    finally:
+        tx.close()

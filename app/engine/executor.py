@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, overload
 
 from . import codec, context, queries, registry, store
-from .database import SqliteDatabase
+from .database import open_database
 from .durations import to_seconds
 from .errors import (
     ExecutionCancelled,
@@ -127,7 +127,7 @@ class Stent:
         self.run_worker = run_worker
         self.clock = clock
         self.worker_id = uuid.uuid4().hex[:16]
-        self.db = SqliteDatabase(database_url, sqlite_synchronous)
+        self.db = open_database(database_url, sqlite_synchronous)
         self._worker = Worker(self.db, clock, self.worker_id,
                               idle_eviction_seconds=idle_eviction_seconds,
                               max_resident=max_resident, poll_interval=poll_interval)

@@ -135,12 +135,18 @@ def _with_execution_ids(conn: Connection, filters: WaitFilter) -> tuple[str, ...
     if not filters.execution_id:
         return None
     prefix = filters.execution_id.lower()
+    if not set(prefix) <= _UUID_CHARS:
+        return ()  # execution ids are UUIDs: nothing else can match
+    # "g" sorts after every hex digit and "-" in C and linguistic collations alike (a
+    # "\uffff" bound is not safe in every PostgreSQL collation); the range may hold a few
+    # more ids under a linguistic collation, so the prefix is checked again here.
     rows = conn.execute(select(ex.c.id).where(
-        and_(ex.c.id >= prefix, ex.c.id < prefix + "\uffff")).limit(MAX_PREFIX_MATCHES))
-    return tuple(rows.scalars())
+        and_(ex.c.id >= prefix, ex.c.id < prefix + "g")).limit(MAX_PREFIX_MATCHES))
+    return tuple(found for found in rows.scalars() if found.startswith(prefix))
 
 
 MAX_PREFIX_MATCHES = 1000
+_UUID_CHARS = frozenset("0123456789abcdef-")
 
 
 def _waiting_query(columns: Any, filters: WaitFilter, join: bool,

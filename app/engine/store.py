@@ -237,6 +237,8 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float,
     if duplicate is not None:
         return duplicate, None
     if row.state in FINISHED_STATES:
+        if sig.wait_id is not None:
+            _answered_wait(tx, sig)
         raise ExecutionFinished(eid, row.state)
     waits = (tx.all(q.OPEN_WAITS_ON, b_eid=eid, b_name=sig.name) if sig.wait_id is None
              else _addressed_wait(tx, sig))
@@ -280,6 +282,18 @@ def _addressed_wait(tx: Tx, sig: NewSignal) -> list[Any]:
         raise WaitClosed(sig.execution_id, sig.wait_id or 0, sig.name, status,
                          codec.loads(wait.sender), wait.received_at or wait.completed_at)
     return [wait]
+
+
+def _answered_wait(tx: Tx, sig: NewSignal) -> None:
+    """``WaitClosed`` (by whom, when) if the addressed wait of a finished execution was
+    answered or timed out: a second approver hears that even when the first one's answer
+    already let the execution finish (across processes, or on PostgreSQL's parallel writes).
+    """
+    try:
+        _addressed_wait(tx, sig)
+    except WaitClosed as closed:
+        if closed.status in {"answered", "timed out"}:
+            raise
 
 
 def _close(tx: Tx, eid: str, now: float) -> None:

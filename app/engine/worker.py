@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import codec, context, outcomes, queries, registry, store
-from .database import SqliteDatabase
+from .database import Database
 from .errors import WorkflowNotRegistered
 from .records import FINISHED_STATES
 from .registry import DurableFunction
@@ -26,7 +26,7 @@ RECENT_RESULTS = 10_000
 class Worker:
     """Runs executions of one executor: replays, delivers completions, evicts idle ones."""
 
-    def __init__(self, db: SqliteDatabase, clock: Callable[[], float], worker_id: str, *,
+    def __init__(self, db: Database, clock: Callable[[], float], worker_id: str, *,
                  idle_eviction_seconds: float, max_resident: int, poll_interval: float) -> None:
         self.db = db
         self.clock = clock

@@ -1,10 +1,11 @@
 """A worker process for the crash-recovery tests (``test_kill_recovery.py``).
 
-Run it as ``python -m crash_worker --db PATH --journal PATH [--dispatch WORKFLOW ARGS_JSON]``
-with ``tests/engine`` and the repository root on ``PYTHONPATH``. With ``--dispatch`` it starts
-``WORKFLOW`` (a name defined here, or a registered ``module.qualname``) with the JSON list of
-arguments, prints the execution id (flushed) and keeps running as a worker; without it, it
-only resumes what the database holds. Either way it runs until killed.
+Run it as ``python -m crash_worker --url DATABASE_URL --journal PATH [--dispatch WORKFLOW
+ARGS_JSON]`` with ``tests/engine`` and the repository root on ``PYTHONPATH``; the URL is a
+SQLite or a PostgreSQL one. With ``--dispatch`` it starts ``WORKFLOW`` (a name defined here,
+or a registered ``module.qualname``) with the JSON list of arguments, prints the execution id
+(flushed) and keeps running as a worker; without it, it only resumes what the database
+holds. Either way it runs until killed.
 
 Activities append ``start <name> <arg>`` and ``end <name> <arg>`` to the journal (flushed
 and fsynced), so the test can count side effects across processes. ``blocking`` waits,
@@ -87,8 +88,8 @@ async def webhook(name: str, count: int) -> list[Any]:
 
 
 # ---------------------------------------------------------------------- process
-async def serve(db: Path, dispatch: tuple[str, str] | None) -> None:
-    async with Stent(f"sqlite+aiosqlite:///{db}", poll_interval=0.05) as executor:
+async def serve(url: str, dispatch: tuple[str, str] | None) -> None:
+    async with Stent(url, poll_interval=0.05) as executor:
         if dispatch is not None:
             workflow, arguments = dispatch
             name = workflow if "." in workflow else f"{__name__}.{workflow}"
@@ -100,12 +101,12 @@ async def serve(db: Path, dispatch: tuple[str, str] | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     global JOURNAL
     parser = argparse.ArgumentParser(prog="crash_worker")
-    parser.add_argument("--db", required=True, type=Path)
+    parser.add_argument("--url", required=True, help="the database URL (SQLite or PostgreSQL)")
     parser.add_argument("--journal", required=True, type=Path)
     parser.add_argument("--dispatch", nargs=2, metavar=("WORKFLOW", "ARGS_JSON"))
     options = parser.parse_args(argv)
     JOURNAL = options.journal
-    asyncio.run(serve(options.db, tuple(options.dispatch) if options.dispatch else None))
+    asyncio.run(serve(options.url, tuple(options.dispatch) if options.dispatch else None))
 
 
 if __name__ == "__main__":

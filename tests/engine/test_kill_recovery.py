@@ -1,6 +1,7 @@
 """Crash recovery across processes: a worker killed with SIGKILL loses nothing.
 
-Each test runs ``crash_worker`` (see that module) as a subprocess on a fresh SQLite file,
+Each test runs ``crash_worker`` (see that module) as a subprocess on a fresh database
+(SQLite file or PostgreSQL database, see ``db_url``),
 kills it with SIGKILL at a chosen point, talks to the database meanwhile through a client
 ``Stent(..., run_worker=False)``, starts a new worker and checks the outcome and the side
 effects its activities wrote to the journal.
@@ -31,9 +32,9 @@ REPO_ROOT = ENGINE_DIR.parent.parent
 class Workers:
     """Starts ``crash_worker`` processes on one database and journal; kills them all at the end."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
         self.tmp_path = tmp_path
-        self.db = tmp_path / "stent.db"
+        self.db_url = db_url
         self.journal = tmp_path / "journal.txt"
         self.procs: list[subprocess.Popen[bytes]] = []
         env = dict(os.environ)
@@ -46,7 +47,7 @@ class Workers:
     def start(self, *dispatch: str) -> subprocess.Popen[bytes]:
         """A worker that resumes everything (and first dispatches, given WORKFLOW ARGS_JSON)."""
         n = len(self.procs)
-        command = [sys.executable, "-m", "crash_worker", "--db", str(self.db),
+        command = [sys.executable, "-m", "crash_worker", "--url", self.db_url,
                    "--journal", str(self.journal)]
         if dispatch:
             command += ["--dispatch", *dispatch]
@@ -101,8 +102,8 @@ class Workers:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
-    running = Workers(tmp_path)
+def workers(tmp_path: Path, db_url: str) -> Iterator[Workers]:
+    running = Workers(tmp_path, db_url)
     try:
         yield running
     finally:
