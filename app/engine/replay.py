@@ -194,6 +194,10 @@ class Run:
         self.futures[step_no] = future
         if recorded is not None and recorded.status == "open":
             self.wakeable.add(step_no)
+            if recorded.deadline is not None:
+                # a replayed open timer (or wait with a timeout) schedules its stored
+                # deadline itself; the timer service ignores one it already knows
+                self.executor.timers.add(recorded.deadline, self.eid, step_no)
         self._pump()
         try:
             return await future

@@ -312,9 +312,7 @@ class Worker:
                 if row.next_completion - 1 > run.last_completion:
                     self.fill_gap(run)
             elif row.touched_by != self.worker_id and row.id not in self._loading:
-                self._spawn(self._load(row.id))
-        for deadline, eid, step_no in await self.db.read(queries.open_deadlines):
-            self.timers.add(deadline, eid, step_no)
+                self._spawn(self._load(row.id))  # its replay schedules its own deadlines
 
     def fill_gap(self, run: Run) -> None:
         """Read completions of ``run`` that another process wrote, and deliver them."""
