@@ -58,11 +58,15 @@ executions = Table(
     Column("finished_at", Float),
     # which executor process wrote last: others poll for rows they did not write
     Column("touched_by", String(64)),
-    # lease for multi-process PostgreSQL deployments
+    # the worker process that runs this execution (see ``leases``): its lease lasts while
+    # that worker's heartbeat is fresh; NULL until a worker claims it
     Column("lease_owner", String(64)),
-    Column("lease_expires_at", Float),
+    # when the current owner claimed it (shows takeovers)
+    Column("leased_at", Float),
     Index(None, "state", "workflow"),
     Index(None, "updated_at"),
+    # a worker's executions, and unowned ones (claims and takeovers)
+    Index(None, "lease_owner", "state"),
     # the executions list, newest first (keyset on created_at, id)
     Index(None, "created_at", "id"),
 )
@@ -171,4 +175,21 @@ refusals = Table(
     Column("reason", Text, nullable=False),
     Column("at", Float, nullable=False),
     Index(None, "execution_id", "at"),
+)
+
+
+# One row per running worker process: its heartbeat renews the leases of every execution
+# it owns at once. A worker whose heartbeat is older than the lease time is dead, and the
+# others take its executions over.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    # the kernel's boot id and the pid namespace: with the pid, whether a worker on the
+    # same machine still exists (a restarted process takes its predecessor's work at once)
+    Column("machine", String(128), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )

@@ -25,7 +25,7 @@ from app.engine.migrations import (
 from app.engine.tables import metadata
 from app.web.tables import metadata as web_metadata
 
-TABLES = {"executions", "steps", "signals", "wait_approvers", "refusals", "users",
+TABLES = {"executions", "steps", "signals", "wait_approvers", "refusals", "users", "workers",
           "api_tokens"}
 
 
