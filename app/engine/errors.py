@@ -133,3 +133,13 @@ class ExecutionCancelled(StentError):
     def __init__(self, execution_id: str) -> None:
         super().__init__(f"execution {execution_id!r} was cancelled")
         self.execution_id = execution_id
+
+
+class LeaseLost(StentError):
+    """Another worker process owns the execution now (this one's lease expired): the write
+    is refused and this process drops the execution from memory."""
+
+    def __init__(self, execution_id: str, owner: str | None) -> None:
+        super().__init__(f"execution {execution_id!r} is owned by worker {owner!r}")
+        self.execution_id = execution_id
+        self.owner = owner

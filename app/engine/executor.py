@@ -116,6 +116,7 @@ class Stent:
         idle_eviction_seconds: float = 30.0,
         max_resident: int = 1000,
         poll_interval: float = 0.5,
+        lease_seconds: float = 15.0,
         run_worker: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,9 +129,11 @@ class Stent:
         self.clock = clock
         self.worker_id = uuid.uuid4().hex[:16]
         self.db = open_database(database_url, sqlite_synchronous)
+        self.lease_seconds = lease_seconds
         self._worker = Worker(self.db, clock, self.worker_id,
                               idle_eviction_seconds=idle_eviction_seconds,
-                              max_resident=max_resident, poll_interval=poll_interval)
+                              max_resident=max_resident, poll_interval=poll_interval,
+                              lease_seconds=lease_seconds)
 
     async def __aenter__(self) -> Stent:
         await self.start()
@@ -176,7 +179,8 @@ class Stent:
                             None if initiator is None else codec.dumps(dict(initiator)),
                             email.strip().lower() if isinstance(email, str) else None,
                             durable.describe(decoded["args"], decoded["kwargs"]),
-                            self.clock(), self.worker_id)
+                            self.clock(), self.worker_id,
+                            self.worker_id if self.run_worker else None)
         self._worker.start_execution(eid, durable, decoded)
         return eid
 
@@ -200,10 +204,11 @@ class Stent:
         new = store.NewSignal(
             str(uuid.uuid4()), execution_id, name, text, codec.digest(text), idempotency_key,
             None if sender is None else codec.dumps(dict(sender), "the sender"), wait_id)
-        receipt, completion = await self.db.write(
-            store.accept_signal, new, _validator(name, payload), self.clock(), self.worker_id)
-        if completion is not None:
-            self._worker.wake(completion)
+        receipt, completion, owner = await self.db.write(
+            store.accept_signal, new, _validator(name, payload), self.clock(), self.worker_id,
+            self.run_worker)
+        if owner == self.worker_id:
+            self._worker.owned_change(execution_id, completion)
         return receipt  # type: ignore[no-any-return]
 
     async def cancel(self, execution_id: str) -> bool:

@@ -38,6 +38,9 @@ class Prepared:
             comp: Any = self.statement.compile(dialect=dialect)
             columns = getattr(self.statement, "selected_columns", None)
             fields = None if columns is None else [c.key for c in columns]
+            returning = getattr(self.statement, "returning_column_descriptions", None)
+            if returning:  # UPDATE ... RETURNING: rows like a SELECT's
+                fields = [d["name"] for d in returning]
             row = None if fields is None else namedtuple("Row", fields)
             compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params),
                                  row)
@@ -73,6 +76,11 @@ class Tx:
         """Every row of a SELECT."""
         compiled = self._run(prepared, params)
         return [compiled.row(*found) for found in self._cursor.fetchall()]
+
+    @property
+    def dialect_name(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self._dialect.name)
 
     def raw(self, sql: str) -> None:
         """Transaction control (BEGIN, SAVEPOINT, ...), spelled the same on both databases."""

@@ -61,33 +61,19 @@ def history(conn: Connection, eid: str) -> tuple[Any, list[Any]]:
     return execution_row(conn, eid), list(steps)
 
 
-def unfinished(conn: Connection) -> list[tuple[str, str]]:
-    """(id, workflow) of every pending or running execution, oldest first."""
-    rows = conn.execute(
-        select(ex.c.id, ex.c.workflow)
-        .where(ex.c.state.in_(("pending", "running")))
-        .order_by(ex.c.created_at)
-    )
-    return [(r.id, r.workflow) for r in rows]
-
-
-def open_deadlines(conn: Connection) -> list[tuple[float, str, int]]:
-    """(deadline, execution, step) of every open timer and wait with a timeout."""
-    rows = conn.execute(
-        select(st.c.deadline, st.c.execution_id, st.c.step_no)
-        .where(and_(st.c.status == "open", st.c.deadline.is_not(None)))
-    )
-    return [(r.deadline, r.execution_id, r.step_no) for r in rows]
+def _change_columns() -> Any:
+    return select(ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by, ex.c.lease_owner)
 
 
 def changed_since(conn: Connection, since: float) -> list[Any]:
-    """Executions written since ``since`` (by anyone), with their completion counters."""
-    return list(
-        conn.execute(
-            select(ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by)
-            .where(ex.c.updated_at >= since)
-        )
-    )
+    """Executions written since ``since`` (by anyone), with their completion counters and
+    owners."""
+    return list(conn.execute(_change_columns().where(ex.c.updated_at >= since)))
+
+
+def change_of(conn: Connection, eid: str) -> Any:
+    """One execution's row as ``changed_since`` gives it, or None."""
+    return conn.execute(_change_columns().where(ex.c.id == eid)).first()
 
 
 def completions_after(conn: Connection, eid: str, after: int) -> list[Any]:

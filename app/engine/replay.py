@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import codec, context, store
-from .errors import ExecutionFinished, NondeterminismError, SignalTimeout
+from .errors import ExecutionFinished, LeaseLost, NondeterminismError, SignalTimeout
 from .registry import DurableFunction
 
 if TYPE_CHECKING:
@@ -214,6 +214,10 @@ class Run:
         self.busy += 1
         try:
             return await self.executor.write(fn, *args)
+        except LeaseLost:
+            # another worker owns the execution now: this copy ends, recording nothing
+            self.executor.lost(self)
+            raise asyncio.CancelledError from None
         finally:
             self.busy -= 1
             self.last_active = time.monotonic()

@@ -6,7 +6,7 @@ statement compiles to one fixed SQL text per dialect.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from .prepared import Prepared
 from .tables import executions as ex
@@ -29,15 +29,19 @@ _STEP_KEY = and_(st.c.execution_id == _EID, st.c.step_no == _STEP)
 # holds the database's write lock): every write transaction starts here.
 LOCK_EXECUTION = Prepared(
     select(ex.c.state, ex.c.next_signal_seq, ex.c.next_completion, ex.c.workflow,
-           ex.c.initiator_email)
+           ex.c.initiator_email, ex.c.lease_owner)
     .where(_EXECUTION)
     .with_for_update()
 )
 INSERT_EXECUTION = Prepared(insert(ex).values(
     id=_EID, workflow=b("workflow"), arguments=b("arguments"), state="pending",
     initiator=b("initiator"), initiator_email=b("initiator_email"), subject=b("subject"),
-    created_at=_NOW, updated_at=_NOW,
-    touched_by=_WORKER))
+    created_at=_NOW, updated_at=_NOW, touched_by=_WORKER, lease_owner=b("owner"),
+    leased_at=b("leased_at")))
+# a signal's sender takes an unowned execution (see ``leases``)
+TAKE_LEASE = Prepared(update(ex).where(_EXECUTION).values(lease_owner=_WORKER, leased_at=_NOW))
+# PostgreSQL only: wakes the owner's listener when the transaction commits
+NOTIFY = Prepared(select(func.pg_notify(b("channel"), b("payload")).label("sent")))
 TOUCH = Prepared(update(ex).where(_EXECUTION).values(updated_at=_NOW, touched_by=_WORKER))
 TOUCH_RUNNING = Prepared(update(ex).where(_EXECUTION).values(
     state="running", updated_at=_NOW, touched_by=_WORKER))

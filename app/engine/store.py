@@ -18,6 +18,7 @@ from .errors import (
     ExecutionFinished,
     ExecutionNotFound,
     IdempotencyKeyConflict,
+    LeaseLost,
     SignalTimeout,
     WaitClosed,
 )
@@ -46,11 +47,49 @@ def _lock(tx: Tx, eid: str) -> Any:
     return row
 
 
-def _lock_unfinished(tx: Tx, eid: str) -> Any:
+def _lock_owned(tx: Tx, eid: str, worker: str) -> Any:
+    """``_lock`` for the writes of a running execution: only its owner may make them."""
     row = _lock(tx, eid)
+    if row.lease_owner != worker:
+        raise LeaseLost(eid, row.lease_owner)
+    return row
+
+
+def _lock_unfinished(tx: Tx, eid: str, worker: str) -> Any:
+    row = _lock_owned(tx, eid, worker)
     if row.state in FINISHED_STATES:
         raise ExecutionFinished(eid, row.state)
     return row
+
+
+def owner_channel(worker: str) -> str:
+    """The PostgreSQL notification channel a worker listens on for its executions."""
+    return f"stent_w_{worker}"
+
+
+UNOWNED_CHANNEL = "stent_unowned"
+
+
+def _notify(tx: Tx, channel: str, eid: str) -> None:
+    """Wake a listener when this transaction commits (PostgreSQL; SQLite's workers poll)."""
+    if tx.dialect_name == "postgresql":
+        tx.first(q.NOTIFY, b_channel=channel, b_payload=eid)
+
+
+def _route(tx: Tx, eid: str, owner: str | None, worker: str | None, now: float,
+           wake: bool) -> str | None:
+    """After a change to ``eid`` made by ``worker`` (None: a process running no worker):
+    the owner that must act on it. An unowned execution is taken by a worker sender, or
+    announced to every worker; another owner is notified when ``wake`` says it must."""
+    if owner is None:
+        if worker is not None:
+            tx.execute(q.TAKE_LEASE, b_eid=eid, b_worker=worker, b_now=now)
+            return worker
+        _notify(tx, UNOWNED_CHANNEL, eid)
+        return None
+    if owner != worker and wake:
+        _notify(tx, owner_channel(owner), eid)
+    return str(owner)
 
 
 def _touch_running(tx: Tx, eid: str, row: Any, now: float, worker: str) -> None:
@@ -91,17 +130,21 @@ def _insert_step(tx: Tx, eid: str, step_no: int, kind: str, name: str, now: floa
 
 def create_execution(tx: Tx, eid: str, workflow: str, arguments: str, initiator: str | None,
                      initiator_email: str | None, subject: str | None, now: float,
-                     worker: str) -> None:
-    """Store a new execution in state pending."""
+                     worker: str, owner: str | None) -> None:
+    """Store a new execution in state pending, owned by ``owner`` (the starting worker), or
+    unowned and announced to the workers when the starting process runs none."""
     tx.execute(q.INSERT_EXECUTION, b_eid=eid, b_workflow=workflow, b_arguments=arguments,
                b_initiator=initiator, b_initiator_email=initiator_email, b_subject=subject,
-               b_now=now, b_worker=worker)
+               b_now=now, b_worker=worker, b_owner=owner,
+               b_leased_at=None if owner is None else now)
+    if owner is None:
+        _notify(tx, UNOWNED_CHANNEL, eid)
 
 
 def record_activity(tx: Tx, eid: str, step_no: int, name: str, result: str | None,
                     error: str | None, attempts: int, now: float, worker: str) -> int | None:
     """Store an activity's final outcome; None when the execution finished meanwhile."""
-    row = _lock(tx, eid)
+    row = _lock_owned(tx, eid, worker)
     if row.state in FINISHED_STATES:
         return None
     completion = _take_completion_no(tx, eid, row, now, worker)
@@ -131,7 +174,7 @@ def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
     Exactly-once: the consumption and the step's result are written in this one
     transaction, so a replay finds the step done with the same payload.
     """
-    row = _lock_unfinished(tx, eid)
+    row = _lock_unfinished(tx, eid, worker)
     name = spec.name
     _insert_step(tx, eid, step_no, "wait", name, now, schema=spec.schema, title=spec.title,
                  description=spec.description, deadline=spec.deadline,
@@ -153,7 +196,7 @@ def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
 def open_timer(tx: Tx, eid: str, step_no: int, name: str, deadline: float, now: float,
                worker: str) -> None:
     """Record timer ``step_no`` with its absolute deadline (never recomputed on restart)."""
-    row = _lock_unfinished(tx, eid)
+    row = _lock_unfinished(tx, eid, worker)
     _insert_step(tx, eid, step_no, "timer", name, now, deadline=deadline)
     _touch_running(tx, eid, row, now, worker)
 
@@ -164,7 +207,7 @@ def fire_deadline(tx: Tx, eid: str, step_no: int, now: float, worker: str) -> Co
     A timed-out wait is stored as failed with a ``SignalTimeout``: it consumed nothing,
     and no payload can ever be mistaken for a timeout.
     """
-    row = _lock(tx, eid)
+    row = _lock_owned(tx, eid, worker)
     step = tx.first(q.STEP_STATE, b_eid=eid, b_step=step_no)
     if row.state in FINISHED_STATES or step is None or step.status != "open":
         return None
@@ -185,7 +228,7 @@ def cancel_step(tx: Tx, eid: str, step_no: int, now: float, worker: str) -> None
     buffered again with its original sequence number, so a later wait gets it in order.
     The step keeps its completion number, which replay then skips.
     """
-    _lock(tx, eid)
+    _lock_owned(tx, eid, worker)
     tx.execute(q.RETURN_SIGNAL, b_eid=eid, b_step=step_no)
     tx.execute(q.CANCEL_STEP, b_eid=eid, b_step=step_no, b_now=now)
     tx.execute(q.TOUCH, b_eid=eid, b_now=now, b_worker=worker)
@@ -222,20 +265,21 @@ def _duplicate(tx: Tx, sig: NewSignal) -> SignalReceipt | None:
                          prior.consumed_by_step)
 
 
-def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float,
-                  worker: str) -> tuple[SignalReceipt, Completion | None]:
+def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float, worker: str,
+                  runs_worker: bool) -> tuple[SignalReceipt, Completion | None, str | None]:
     """Store a signal and hand it to the oldest open wait of its name, if there is one.
 
     Because a wait consumes the oldest buffered signal when it opens (``open_wait``), an
     open wait and a buffered signal of one name never coexist; so the new signal is the
     oldest deliverable one and goes straight to the oldest open wait (FIFO on both sides).
     ``validate`` raises ``SignalValidationError``; nothing is written then.
+    Also returns the execution's owner: the caller wakes it when that is its own worker.
     """
     eid = sig.execution_id
     row = _lock(tx, eid)
     duplicate = _duplicate(tx, sig)
     if duplicate is not None:
-        return duplicate, None
+        return duplicate, None, row.lease_owner
     if row.state in FINISHED_STATES:
         if sig.wait_id is not None:
             _answered_wait(tx, sig)
@@ -264,7 +308,9 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float,
                        None, now)
     receipt = SignalReceipt(sig.signal_id, eid, sig.name, seq, False,
                             completion.step_no if completion else None)
-    return receipt, completion
+    owner = _route(tx, eid, row.lease_owner, worker if runs_worker else None, now,
+                   wake=completion is not None)
+    return receipt, completion, owner
 
 
 def _addressed_wait(tx: Tx, sig: NewSignal) -> list[Any]:
@@ -309,7 +355,7 @@ def finish_execution(tx: Tx, eid: str, state: str, result: str | None, error: st
     Holding the same lock as ``accept_signal`` is what keeps a signal from being accepted
     into an execution that is finishing.
     """
-    row = _lock(tx, eid)
+    row = _lock_owned(tx, eid, worker)
     if row.state in FINISHED_STATES:
         return False
     tx.execute(q.FINISH_EXECUTION, b_eid=eid, b_state=state, b_result=result, b_error=error,
@@ -319,13 +365,16 @@ def finish_execution(tx: Tx, eid: str, state: str, result: str | None, error: st
 
 
 def cancel_execution(tx: Tx, eid: str, now: float, worker: str) -> bool:
-    """Cancel an unfinished execution; False when it had already finished."""
+    """Cancel an unfinished execution; False when it had already finished. The owner, if
+    another process, is told to drop it."""
     row = _lock(tx, eid)
     if row.state in FINISHED_STATES:
         return False
     tx.execute(q.FINISH_EXECUTION, b_eid=eid, b_state="cancelled", b_result=None,
                b_error=None, b_now=now, b_worker=worker)
     _close(tx, eid, now)
+    if row.lease_owner is not None and row.lease_owner != worker:
+        _notify(tx, owner_channel(row.lease_owner), eid)
     return True
 
 

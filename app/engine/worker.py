@@ -9,9 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codec, context, outcomes, queries, registry, store
-from .database import Database
-from .errors import WorkflowNotRegistered
+from . import codec, context, leases, outcomes, queries, registry, store
+from .database import Database, PostgresDatabase
+from .errors import LeaseLost, WorkflowNotRegistered
+from .notify import Listener
 from .records import FINISHED_STATES
 from .registry import DurableFunction
 from .replay import Outcome, Recorded, Run
@@ -27,7 +28,8 @@ class Worker:
     """Runs executions of one executor: replays, delivers completions, evicts idle ones."""
 
     def __init__(self, db: Database, clock: Callable[[], float], worker_id: str, *,
-                 idle_eviction_seconds: float, max_resident: int, poll_interval: float) -> None:
+                 idle_eviction_seconds: float, max_resident: int, poll_interval: float,
+                 lease_seconds: float = 15.0) -> None:
         self.db = db
         self.clock = clock
         self.worker_id = worker_id
@@ -44,25 +46,34 @@ class Worker:
         self._background: set[asyncio.Task[Any]] = set()
         self._poll_since = 0.0
         self._cap_scheduled = False
+        self.lease_seconds = lease_seconds
+        self._claim_wanted = asyncio.Event()
+        self._listener: Listener | None = None
 
     async def start(self) -> None:
-        """Schedule stored deadlines and resume every unfinished execution."""
+        """Join the workers, claim the executions nobody runs (at first start: all of them)
+        and resume them; their replays schedule their stored deadlines."""
         self.running = True
         self.timers.start()
-        for deadline, eid, step_no in await self.db.read(queries.open_deadlines):
-            self.timers.add(deadline, eid, step_no)
+        await self.db.write(leases.register, self.worker_id)
         self._poll_since = self.clock()
+        if isinstance(self.db, PostgresDatabase):
+            self._listener = Listener(
+                self.db.url, {store.owner_channel(self.worker_id): self.nudge,
+                              store.UNOWNED_CHANNEL: lambda _eid: self.want_claim()},
+                name=f"stent-listen-{self.worker_id}", on_reconnect=self._poll_soon)
+            await self._listener.start()
+        while await self._claim_round(at_start=True):
+            pass
         self._spawn(self._housekeeping())
-        for eid, workflow in await self.db.read(queries.unfinished):
-            if registry.lookup(workflow) is None:
-                log.warning("execution %s: workflow %s is not loaded; left waiting", eid,
-                            workflow)
-                continue
-            self._spawn(self._load(eid))
+        self._spawn(self._keep_leases())
 
     async def stop(self) -> None:
-        """Drop every execution from memory (nothing is recorded) and stop background work."""
+        """Drop every execution from memory (nothing is recorded), stop background work and
+        hand the executions back, so that another worker (or a restart) takes them at once."""
         self.running = False
+        if self._listener is not None:
+            await self._listener.stop()
         for task in list(self._background):
             task.cancel()
         for run in list(self._runs.values()):
@@ -70,6 +81,11 @@ class Worker:
         self._runs.clear()
         await self.timers.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
+        try:
+            await self.db.write(leases.release, self.worker_id)
+        except Exception:
+            log.warning("could not hand executions back; they are taken over once the "
+                        "lease of %s s expires", self.lease_seconds, exc_info=True)
 
     def start_execution(self, eid: str, durable: DurableFunction, arguments: Any) -> None:
         """Run a newly stored execution."""
@@ -106,6 +122,39 @@ class Worker:
             run.evict()
         if outcome is not None:
             self.resolve_finished(eid, outcome)
+
+    def owned_change(self, eid: str, completion: Completion | None) -> None:
+        """A transaction here changed an execution this worker owns: run what it woke."""
+        if completion is not None:
+            self.wake(completion)
+        elif self.running and eid not in self._runs and eid not in self._loading:
+            self._spawn(self._load(eid))  # just taken over by its sender: run it
+
+    def nudge(self, eid: str) -> None:
+        """Another process changed ``eid``, which this worker owns (a notification)."""
+        if not self.running:
+            return
+
+        async def _look() -> None:
+            row = await self.db.read_point(queries.change_of, eid)
+            if row is not None:
+                await self._notice(row)
+
+        self._spawn(_look())
+
+    def want_claim(self) -> None:
+        """Some execution has no owner: claim now rather than at the next heartbeat."""
+        self._claim_wanted.set()
+
+    def _poll_soon(self) -> None:
+        self._spawn(self._poll_others())
+
+    def lost(self, run: Run) -> None:
+        """Another worker owns ``run``'s execution now: drop it here, recording nothing."""
+        if self._runs.get(run.eid) is run:
+            del self._runs[run.eid]
+        log.warning("execution %s: lease lost to another worker; dropped here", run.eid)
+        run.evict()
 
     def wake(self, completion: Completion) -> None:
         """A step of ``completion.execution_id`` completed in storage: deliver it."""
@@ -155,6 +204,8 @@ class Worker:
         async def _go() -> None:
             try:
                 await self.db.write(fn, *args, self.clock(), self.worker_id)
+            except LeaseLost:
+                self.lost(run)
             finally:
                 run.busy -= 1
 
@@ -190,7 +241,8 @@ class Worker:
         run: Run | None = None
         try:
             row, steps = await self.db.read(queries.history, eid)
-            if row is not None and row.state not in FINISHED_STATES and eid not in self._runs:
+            if (row is not None and row.state not in FINISHED_STATES
+                    and row.lease_owner == self.worker_id and eid not in self._runs):
                 durable = registry.lookup(row.workflow)
                 if durable is None:
                     raise WorkflowNotRegistered(row.workflow)
@@ -207,8 +259,12 @@ class Worker:
         return run
 
     async def _fire_deadline(self, eid: str, step_no: int) -> None:
-        completion = await self.db.write(store.fire_deadline, eid, step_no, self.clock(),
-                                         self.worker_id)
+        try:
+            completion = await self.db.write(store.fire_deadline, eid, step_no, self.clock(),
+                                             self.worker_id)
+        except LeaseLost:
+            return  # its new owner fires it
+
         if completion is not None:
             self.wake(completion)
 
@@ -257,8 +313,12 @@ class Worker:
                 state, result = "failed", None
                 error = codec.dumps(codec.encode_exception(failure))
                 outcome = Result.Error(failure)
-        finished = await self.db.write(store.finish_execution, run.eid, state, result, error,
-                                       self.clock(), self.worker_id)
+        try:
+            finished = await self.db.write(store.finish_execution, run.eid, state, result,
+                                           error, self.clock(), self.worker_id)
+        except LeaseLost:
+            self.lost(run)
+            return
         if self._runs.get(run.eid) is run:
             del self._runs[run.eid]
         if finished:
@@ -297,22 +357,76 @@ class Worker:
             asyncio.get_running_loop().call_later(0.05, self._evict_oldest_idle)
 
     async def _poll_others(self) -> None:
-        """Signals sent, executions started or cancelled by another process (the CLI)."""
+        """Signals sent, executions started or cancelled by other processes: the only way
+        to hear of them on SQLite, and the safety net for lost notifications."""
         since, self._poll_since = self._poll_since - 1.0, self.clock()
         for row in await self.db.read(queries.changed_since, since):
-            run = self._runs.get(row.id)
-            if row.state in FINISHED_STATES:
-                if run is not None and row.touched_by != self.worker_id:
-                    self._runs.pop(row.id).evict()
-                if row.id in self._finished:
-                    result = (await self.db.read(queries.state_of, row.id)).result
-                    if result is not None:
-                        self.resolve_finished(row.id, result)
-            elif run is not None:
-                if row.next_completion - 1 > run.last_completion:
-                    self.fill_gap(run)
-            elif row.touched_by != self.worker_id and row.id not in self._loading:
-                self._spawn(self._load(row.id))  # its replay schedules its own deadlines
+            await self._notice(row)
+
+    async def _notice(self, row: Any) -> None:
+        """Act on an execution's row (``queries.changed_since``) that may have changed."""
+        run = self._runs.get(row.id)
+        if row.state in FINISHED_STATES:
+            if run is not None and row.touched_by != self.worker_id:
+                self._runs.pop(row.id).evict()
+            if row.id in self._finished:
+                result = (await self.db.read(queries.state_of, row.id)).result
+                if result is not None:
+                    self.resolve_finished(row.id, result)
+        elif row.lease_owner is None:
+            self.want_claim()
+        elif row.lease_owner != self.worker_id:
+            if run is not None:
+                self.lost(run)
+        elif run is not None:
+            if row.next_completion - 1 > run.last_completion:
+                self.fill_gap(run)
+        elif row.touched_by != self.worker_id and row.id not in self._loading:
+            self._spawn(self._load(row.id))  # its replay schedules its own deadlines
+
+    # ------------------------------------------------------------------ leases
+    async def _keep_leases(self) -> None:
+        """Renew this worker's leases (one heartbeat) and claim what nobody runs."""
+        interval = self.lease_seconds / 3
+        renewed = time.monotonic()
+        while True:
+            try:
+                await asyncio.wait_for(self._claim_wanted.wait(), interval)
+            except TimeoutError:
+                pass
+            self._claim_wanted.clear()
+            try:
+                if time.monotonic() - renewed >= interval:
+                    if not await self.db.write(leases.heartbeat, self.worker_id):
+                        await self._rejoin()
+                    renewed = time.monotonic()
+                while await self._claim_round(at_start=False):
+                    pass
+            except Exception:
+                log.warning("lease upkeep failed; retrying", exc_info=True)
+
+    async def _rejoin(self) -> None:
+        """This worker was taken for dead (paused past its lease): its executions may run
+        elsewhere now, so drop them all and start over as a new member."""
+        log.error("worker %s missed its lease; dropping its executions", self.worker_id)
+        for run in list(self._runs.values()):
+            run.evict()
+        self._runs.clear()
+        await self.db.write(leases.release, self.worker_id)
+        await self.db.write(leases.register, self.worker_id)
+
+    async def _claim_round(self, at_start: bool) -> bool:
+        """Claim a batch of unowned executions and executions of dead workers, and run
+        them; True when the batch was full (there may be more)."""
+        claimed = await self.db.write(_claim, self.worker_id, self.lease_seconds, at_start)
+        for eid, workflow in claimed:
+            if registry.lookup(workflow) is None:
+                log.warning("execution %s: workflow %s is not loaded; left waiting", eid,
+                            workflow)
+                continue
+            if eid not in self._runs and eid not in self._loading:
+                self._spawn(self._load(eid))
+        return len(claimed) >= leases.CLAIM_BATCH
 
     def fill_gap(self, run: Run) -> None:
         """Read completions of ``run`` that another process wrote, and deliver them."""
@@ -337,6 +451,14 @@ class Worker:
         self._spawn(_fill())
 
 
+
+
+def _claim(tx: Any, me: str, lease_seconds: float, at_start: bool) -> list[Any]:
+    """One claim transaction: find dead workers, then take a batch (if there is work)."""
+    dead = leases.dead_workers(tx, me, lease_seconds, at_start)
+    if not dead and not leases.any_unowned(tx):
+        return []
+    return leases.claim(tx, me, dead)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
