@@ -39,7 +39,10 @@ CHECKPOINT_SECONDS = 10.0
 log = logging.getLogger("stent")
 
 
-POSTGRES_POOL_SIZE = 10
+# Connections per process: this many for writes and half as many for reads, plus one
+# for LISTEN. Never more: several processes share the server's max_connections (100 by
+# default), and a wait for a pooled connection is short (transactions take milliseconds).
+POSTGRES_POOL_SIZE = 8
 
 
 class Database(Protocol):
@@ -293,9 +296,9 @@ class PostgresDatabase:
     async def start(self) -> None:
         """Bring the schema up to date (one transaction) and open the pools."""
         self._writer = create_async_engine(self.url, pool_size=self._pool_size,
-                                           max_overflow=self._pool_size)
-        self._reader = create_async_engine(self.url, pool_size=self._pool_size,
-                                           max_overflow=self._pool_size,
+                                           max_overflow=0)
+        self._reader = create_async_engine(self.url, pool_size=max(1, self._pool_size // 2),
+                                           max_overflow=0,
                                            isolation_level="REPEATABLE READ")
         async with self._writer.begin() as conn:
             await conn.run_sync(upgrade_to_head)

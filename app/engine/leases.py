@@ -28,10 +28,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from .prepared import Prepared, Tx
+from .statements import NOTIFY
 from .tables import executions as ex
 from .tables import workers as wk
 
 UNFINISHED = ("pending", "running")
+# every worker listens here (PostgreSQL): an execution without an owner is waiting
+UNOWNED_CHANNEL = "stent_unowned"
 CLAIM_BATCH = 100
 
 
@@ -85,8 +88,9 @@ CLAIM_UNOWNED = _claim(ex.c.lease_owner.is_(None))
 FORGET_DEAD = Prepared(delete(wk).where(and_(
     wk.c.id == bindparam("b_owner"),
     ~exists().where(and_(ex.c.lease_owner == wk.c.id, _UNFINISHED)))))
+# the changed rows show up in the other workers' polls, which claim them
 RELEASE = Prepared(update(ex).where(and_(ex.c.lease_owner == _ME, _UNFINISHED))
-                   .values(lease_owner=None, leased_at=None))
+                   .values(lease_owner=None, leased_at=None, updated_at=bindparam("b_now")))
 UNREGISTER = Prepared(delete(wk).where(wk.c.id == _ME))
 
 
@@ -155,7 +159,8 @@ def any_unowned(tx: Tx) -> bool:
     return tx.first(ANY_UNOWNED) is not None
 
 
-def release(tx: Tx, me: str) -> None:
-    """A clean stop: hand every unfinished execution back, and leave."""
-    tx.execute(RELEASE, b_me=me)
+def release(tx: Tx, me: str, now: float) -> None:
+    """A clean stop: hand every unfinished execution back (and say so), and leave."""
+    if tx.execute(RELEASE, b_me=me, b_now=now) and tx.dialect_name == "postgresql":
+        tx.first(NOTIFY, b_channel=UNOWNED_CHANNEL, b_payload="")
     tx.execute(UNREGISTER, b_me=me)

@@ -22,6 +22,7 @@ from .errors import (
     SignalTimeout,
     WaitClosed,
 )
+from .leases import UNOWNED_CHANNEL
 from .prepared import Tx
 from .records import FINISHED_STATES, SignalReceipt
 
@@ -65,9 +66,6 @@ def _lock_unfinished(tx: Tx, eid: str, worker: str) -> Any:
 def owner_channel(worker: str) -> str:
     """The PostgreSQL notification channel a worker listens on for its executions."""
     return f"stent_w_{worker}"
-
-
-UNOWNED_CHANNEL = "stent_unowned"
 
 
 def _notify(tx: Tx, channel: str, eid: str) -> None:

@@ -60,7 +60,7 @@ class Worker:
         if isinstance(self.db, PostgresDatabase):
             self._listener = Listener(
                 self.db.url, {store.owner_channel(self.worker_id): self.nudge,
-                              store.UNOWNED_CHANNEL: lambda _eid: self.want_claim()},
+                              leases.UNOWNED_CHANNEL: lambda _eid: self.want_claim()},
                 name=f"stent-listen-{self.worker_id}", on_reconnect=self._poll_soon)
             await self._listener.start()
         while await self._claim_round(at_start=True):
@@ -82,7 +82,7 @@ class Worker:
         await self.timers.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
         try:
-            await self.db.write(leases.release, self.worker_id)
+            await self.db.write(leases.release, self.worker_id, self.clock())
         except Exception:
             log.warning("could not hand executions back; they are taken over once the "
                         "lease of %s s expires", self.lease_seconds, exc_info=True)
@@ -412,7 +412,7 @@ class Worker:
         for run in list(self._runs.values()):
             run.evict()
         self._runs.clear()
-        await self.db.write(leases.release, self.worker_id)
+        await self.db.write(leases.release, self.worker_id, self.clock())
         await self.db.write(leases.register, self.worker_id)
 
     async def _claim_round(self, at_start: bool) -> bool:

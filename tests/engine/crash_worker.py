@@ -82,14 +82,23 @@ async def nap(seconds: float) -> str:
 
 
 @Stent.durable()
+async def two_signals(n: int) -> list[Any]:
+    """The cluster test's workflow: two signals, then an activity."""
+    first = await Stent.wait_for_signal("first")
+    second = await Stent.wait_for_signal("second")
+    await step("done", str(n))
+    return [first, second]
+
+
+@Stent.durable()
 async def webhook(name: str, count: int) -> list[Any]:
     """The webhook-style loop: wait on one name ``count`` times."""
     return [await Stent.wait_for_signal(name) for _ in range(count)]
 
 
 # ---------------------------------------------------------------------- process
-async def serve(url: str, dispatch: tuple[str, str] | None) -> None:
-    async with Stent(url, poll_interval=0.05) as executor:
+async def serve(url: str, dispatch: tuple[str, str] | None, lease: float) -> None:
+    async with Stent(url, poll_interval=0.05, lease_seconds=lease) as executor:
         if dispatch is not None:
             workflow, arguments = dispatch
             name = workflow if "." in workflow else f"{__name__}.{workflow}"
@@ -104,9 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", required=True, help="the database URL (SQLite or PostgreSQL)")
     parser.add_argument("--journal", required=True, type=Path)
     parser.add_argument("--dispatch", nargs=2, metavar=("WORKFLOW", "ARGS_JSON"))
+    parser.add_argument("--lease", type=float, default=15.0, help="lease seconds")
     options = parser.parse_args(argv)
     JOURNAL = options.journal
-    asyncio.run(serve(options.url, tuple(options.dispatch) if options.dispatch else None))
+    asyncio.run(serve(options.url, tuple(options.dispatch) if options.dispatch else None,
+                      options.lease))
 
 
 if __name__ == "__main__":
