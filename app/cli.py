@@ -71,7 +71,8 @@ def executor(settings: Settings, *, run_worker: bool) -> Stent:
     """A ``Stent`` executor configured by the settings (a worker, or a client)."""
     try:
         return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
-                     sqlite_synchronous=settings.sqlite_synchronous, run_worker=run_worker)
+                     sqlite_synchronous=settings.sqlite_synchronous, run_worker=run_worker,
+                     lease_seconds=settings.lease_seconds, pool_size=settings.database_pool_size)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 

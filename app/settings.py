@@ -155,6 +155,14 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("sqlite_synchronous", "STENT_SQLITE_SYNCHRONOUS", "FULL",
                 "SQLite `PRAGMA synchronous`: FULL survives power loss; NORMAL is faster "
                 "and survives a crash of the process.", _synchronous),
+    SettingSpec("lease_seconds", "STENT_LEASE_SECONDS", "15",
+                "Several processes on one database: how long a process's executions stay "
+                "its own after its last heartbeat (one every third of this). A dead "
+                "process's executions are taken over after it.", _duration),
+    SettingSpec("database_pool_size", "STENT_DATABASE_POOL_SIZE", "8",
+                "PostgreSQL connections per process for writes (half as many more for "
+                "reads, one for LISTEN). Keep replicas * 1.5 * this under the server's "
+                "`max_connections`.", _positive_int),
     SettingSpec("host", "STENT_HOST", "127.0.0.1", "Interface the web server listens on."),
     SettingSpec("port", "STENT_PORT", "8000", "TCP port the web server listens on.", _port),
     SettingSpec("env", "STENT_DESK_ENV", "development",
@@ -225,6 +233,8 @@ class Settings:
     workflow_modules: tuple[str, ...] = field(default_factory=example_modules)
     max_signal_bytes: int = _default("max_signal_bytes")
     sqlite_synchronous: str = _default("sqlite_synchronous")
+    lease_seconds: int = _default("lease_seconds")
+    database_pool_size: int = _default("database_pool_size")
     host: str = _default("host")
     port: int = _default("port")
     env: str = _default("env")

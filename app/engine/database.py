@@ -43,6 +43,7 @@ log = logging.getLogger("stent")
 # for LISTEN. Never more: several processes share the server's max_connections (100 by
 # default), and a wait for a pooled connection is short (transactions take milliseconds).
 POSTGRES_POOL_SIZE = 8
+MIGRATION_LOCK = 0x5E17D35C  # the advisory lock key that serializes migrations
 
 
 class Database(Protocol):
@@ -73,13 +74,15 @@ def async_postgres_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def open_database(url: str, synchronous: str = "FULL") -> Database:
-    """The database for ``url``: SQLite (``synchronous`` applies) or PostgreSQL."""
+def open_database(url: str, synchronous: str = "FULL",
+                  pool_size: int = POSTGRES_POOL_SIZE) -> Database:
+    """The database for ``url``: SQLite (``synchronous`` applies) or PostgreSQL (with
+    ``pool_size`` connections for writes)."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return SqliteDatabase(url, synchronous)
     if backend == "postgresql":
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, pool_size)
     raise ValueError(f"unsupported database {url!r}: use SQLite or PostgreSQL")
 
 
@@ -301,6 +304,9 @@ class PostgresDatabase:
                                            max_overflow=0,
                                            isolation_level="REPEATABLE READ")
         async with self._writer.begin() as conn:
+            # replicas starting together migrate one after another; the later ones find
+            # the schema already at head
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             await conn.run_sync(upgrade_to_head)
 
     async def stop(self) -> None:

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, overload
 
 from . import codec, context, queries, registry, store
-from .database import open_database
+from .database import POSTGRES_POOL_SIZE, open_database
 from .durations import to_seconds
 from .errors import (
     ExecutionCancelled,
@@ -117,6 +117,7 @@ class Stent:
         max_resident: int = 1000,
         poll_interval: float = 0.5,
         lease_seconds: float = 15.0,
+        pool_size: int = POSTGRES_POOL_SIZE,
         run_worker: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,7 +129,7 @@ class Stent:
         self.run_worker = run_worker
         self.clock = clock
         self.worker_id = uuid.uuid4().hex[:16]
-        self.db = open_database(database_url, sqlite_synchronous)
+        self.db = open_database(database_url, sqlite_synchronous, pool_size)
         self.lease_seconds = lease_seconds
         self._worker = Worker(self.db, clock, self.worker_id,
                               idle_eviction_seconds=idle_eviction_seconds,

@@ -45,7 +45,8 @@ def load_workflows(modules: tuple[str, ...]) -> tuple[str, ...]:
 def make_executor(settings: Settings) -> Stent:
     """The executor the app runs in-process, configured from settings."""
     return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
-                 sqlite_synchronous=settings.sqlite_synchronous)
+                 sqlite_synchronous=settings.sqlite_synchronous,
+                 lease_seconds=settings.lease_seconds, pool_size=settings.database_pool_size)
 
 
 async def healthz(request: Request) -> Response:

@@ -201,3 +201,23 @@ async def test_a_stopped_worker_hands_its_executions_over_at_once(db_url: str) -
         for eid in eids:
             await until_state(client, eid, "completed")
         assert RUNS == {f"h{n}": 1 for n in range(5)}
+
+
+@ONLY_POSTGRESQL
+async def test_replicas_starting_together_on_an_empty_database_migrate_once(
+        db_url: str) -> None:
+    admin = await asyncpg.connect(libpq_dsn(db_url))
+    empty = f"{admin._params.database}_empty"
+    await admin.execute(f'CREATE DATABASE "{empty}"')
+    try:
+        url = db_url.rsplit("/", 1)[0] + f"/{empty}"
+        replicas = [Stent(url, run_worker=False) for _ in range(3)]
+        await asyncio.gather(*(replica.start() for replica in replicas))
+        try:
+            eid = await replicas[0].dispatch(collect, 1)
+            assert (await replicas[2].state_of(eid)).state == "pending"
+        finally:
+            await asyncio.gather(*(replica.stop() for replica in replicas))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
+        await admin.close()
