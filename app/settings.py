@@ -211,10 +211,12 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Log out a session this long after its login, however active.", _duration),
     SettingSpec("login_rate_limit", "STENT_LOGIN_RATE_LIMIT", "20/minute",
                 "Most login attempts (`POST /login`, `/login/sso`, `/auth/callback`) one client "
-                "address may make in a moving window, e.g. `20/minute`; more get a 429.", _rate),
+                "address may make in a sliding window, e.g. `20/minute`, counted in the "
+                "database for all the app's processes together; more get a 429.", _rate),
     SettingSpec("api_rate_limit", "STENT_API_RATE_LIMIT", "600/minute",
                 "Most API requests (`/api/...`, authenticated with an API token) one client "
-                "address may make in a moving window; more get a 429 problem.", _rate),
+                "address may make in a sliding window, counted like logins; more get a 429 "
+                "problem.", _rate),
 )
 
 

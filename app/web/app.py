@@ -19,7 +19,7 @@ from app.engine import Stent
 from app.settings import Settings
 
 from . import admin, api, auth, errors, executions, inbox, sso, start
-from .ratelimit import LimitRequests, RateLimiter
+from .ratelimit import LimitRequests, RateLimiter, counting_engine
 from .security import SecurityHeaders
 from .state import Desk
 from .templating import make_templates
@@ -97,6 +97,8 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
     settings.check()
     running = executor or make_executor(settings)
     users = UserStore(settings.database_url)
+    # Rate limits are counted in the database, so every copy of the app shares them.
+    counts = counting_engine(settings.database_url)
     the = Desk(settings, running, make_templates(), load_workflows(settings.workflow_modules))
 
     @asynccontextmanager
@@ -106,6 +108,7 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
                 yield
             finally:
                 await users.close()
+                await counts.dispose()
 
     middleware = [
         Middleware(SecurityHeaders, form_action=sso.form_action_origins(settings)),
@@ -113,8 +116,8 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
                    session_cookie=SESSION_COOKIE, same_site="lax",
                    https_only=settings.secure_cookies,
                    max_age=settings.session_absolute_timeout),
-        Middleware(LimitRequests, limiter=RateLimiter(settings.login_rate_limit, "login"),
-                   routes=LOGIN_ROUTES),
+        Middleware(LimitRequests, routes=LOGIN_ROUTES, limiter=RateLimiter(
+            settings.login_rate_limit, "login", counts, running.clock)),
         Middleware(auth.RequireLogin),
     ]
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan,
@@ -123,5 +126,5 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
     app.state.sso = sso.make_client(settings)  # None when single sign-on is off
     app.state.users = users
     app.state.tokens = TokenStore(users.engine)  # shares the users' pool (closed with it)
-    app.state.api_limiter = RateLimiter(settings.api_rate_limit, "api")
+    app.state.api_limiter = RateLimiter(settings.api_rate_limit, "api", counts, running.clock)
     return app

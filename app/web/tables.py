@@ -6,7 +6,7 @@ migrates both. Times are float seconds since the epoch (UTC), as in the engine's
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData(
     naming_convention={
@@ -46,4 +46,18 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
     Column("last_used_at", Float, nullable=True),
+)
+
+# Rate-limit counts, shared by every process of the dashboard (app.web.ratelimit): hits
+# per limiter, key (the client address) and fixed window. A window's row is read as the
+# previous window until ``expires_at`` (its end plus one period); then it is deleted.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("limiter", String(32), primary_key=True),  # "login", "api"
+    Column("key", String(255), primary_key=True),  # longer keys are stored as a digest
+    Column("window_start", BigInteger, primary_key=True),  # whole seconds since the epoch
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index(None, "expires_at"),
 )

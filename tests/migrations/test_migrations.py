@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import alembic.command
+import pg_server
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,7 +28,7 @@ from app.engine.tables import metadata
 from app.web.tables import metadata as web_metadata
 
 TABLES = {"executions", "steps", "signals", "wait_approvers", "refusals", "users", "workers",
-          "api_tokens"}
+          "api_tokens", "rate_limits"}
 
 
 @pytest.fixture
@@ -141,3 +143,29 @@ def test_cli_upgrade_uses_async_env(db_path: Path, engine: Engine) -> None:
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
+
+
+def test_models_match_migrations_on_postgresql_and_run_both_ways() -> None:
+    """The same check on a fresh PostgreSQL database (skipped when no server answers)."""
+
+    def check(conn: sa.Connection) -> None:
+        alembic.command.check(alembic_config(connection=conn))
+        assert set(sa.inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
+
+    async def run(url: str) -> None:
+        eng = create_async_engine(url)
+        try:
+            async with eng.connect() as conn:
+                await conn.run_sync(check)
+            async with eng.begin() as conn:
+                await conn.run_sync(lambda c: alembic.command.downgrade(
+                    alembic_config(connection=c), "base"))
+            async with eng.begin() as conn:
+                await conn.run_sync(upgrade_to_head)
+            async with eng.connect() as conn:
+                await conn.run_sync(check)
+        finally:
+            await eng.dispose()
+
+    with pg_server.fresh_database() as url:  # migrated to head
+        asyncio.run(run(url))

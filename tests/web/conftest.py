@@ -1,12 +1,19 @@
-"""Fixtures for the dashboard's tests: the real app on a real SQLite file, driven over ASGI."""
+"""Fixtures for the dashboard's tests: the real app on a real SQLite file, driven over ASGI.
+
+``db_url``, for what must hold on both databases (rate limits shared by processes): a
+SQLite file, and a fresh PostgreSQL database (``pg_server``; skipped, and said so at the
+end of the run by tests/conftest.py, when the test server does not answer).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pg_server
 import pytest
 from web_helpers import Browser
 
@@ -55,3 +62,15 @@ async def bob(app: object) -> AsyncIterator[Browser]:
         browser = Browser(client)
         await browser.login("Bob Builder", "bob@example.com", "engineering")
         yield browser
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database migrated to head, empty: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/desk.db"
+        asyncio.run(pg_server.migrate(url))  # a sync fixture: outside the test's loop
+        yield url
+        return
+    with pg_server.fresh_database() as url:
+        yield url

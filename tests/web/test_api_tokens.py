@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import limits
 import pytest
 import sqlalchemy as sa
 from bs4 import Tag
@@ -261,8 +262,8 @@ async def test_an_idempotency_key_sends_once(app: Any, anonymous: Browser) -> No
 
 
 async def test_the_api_is_rate_limited_per_address(app: Any, anonymous: Browser) -> None:
-    assert app.state.api_limiter.rate == RateLimiter("600/minute").rate  # the default
-    app.state.api_limiter = RateLimiter("3/minute", "api")
+    assert app.state.api_limiter.rate == limits.parse("600/minute")  # the default
+    app.state.api_limiter = RateLimiter("3/minute", "api", app.state.api_limiter.engine)
     statuses = [(await post(anonymous.client, "e", "n", {})).status_code
                 for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
