@@ -99,7 +99,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from exc
     print(f"Stent Desk on http://{settings.host}:{settings.port} "
           f"({display_url(settings.database_url)}); Ctrl-C to stop", flush=True)
-    await serve_app(app, settings.host, settings.port)
+    await serve_app(app, settings.host, settings.port, settings.trusted_proxies)
     print("Stent Desk stopped", flush=True)
     return 0
 

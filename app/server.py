@@ -31,8 +31,11 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM."""
+async def serve(app: Starlette, host: str, port: int, trusted_proxies: str = "") -> None:
+    """Serve ``app`` until SIGINT or SIGTERM; forwarding headers are believed only from
+    ``trusted_proxies`` (comma-separated addresses, ``*``, or empty for none)."""
+    proxies = trusted_proxies.strip()
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    proxy_headers=False))
+                                    proxy_headers=bool(proxies),
+                                    forwarded_allow_ips=proxies or None))
     await server.serve()

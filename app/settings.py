@@ -164,6 +164,11 @@ SPECS: tuple[SettingSpec, ...] = (
                 "reads, one for LISTEN). Keep replicas * 1.5 * this under the server's "
                 "`max_connections`.", _positive_int),
     SettingSpec("host", "STENT_HOST", "127.0.0.1", "Interface the web server listens on."),
+    SettingSpec("trusted_proxies", "STENT_TRUSTED_PROXIES", "",
+                "Comma-separated addresses (or `*`) of the reverse proxies or load balancers "
+                "in front of the app, whose `X-Forwarded-For`/`X-Forwarded-Proto` are "
+                "believed. Empty: none; the connecting address is the client's (and behind "
+                "a balancer every client would share one rate limit).", _optional_text),
     SettingSpec("port", "STENT_PORT", "8000", "TCP port the web server listens on.", _port),
     SettingSpec("env", "STENT_DESK_ENV", "development",
                 "`development` (the default of `make run`: development login on) or "
@@ -238,6 +243,7 @@ class Settings:
     lease_seconds: int = _default("lease_seconds")
     database_pool_size: int = _default("database_pool_size")
     host: str = _default("host")
+    trusted_proxies: str = _default("trusted_proxies")
     port: int = _default("port")
     env: str = _default("env")
     secret_key: str = field(default=_default("secret_key"), repr=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 from app.cli import DEMO
@@ -100,6 +102,13 @@ async def start_expense(db_url: str, flows: ModuleType, amount: float = 120.5) -
 @pytest.fixture
 def serve(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """``stent-desk serve`` in the background, once it says it is running."""
+    with running_server(env) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``stent-desk serve`` with ``env``, from when it says it is running until killed."""
     proc = subprocess.Popen([*COMMAND, "serve"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=env["PYTHONPATH"])
     assert proc.stdout is not None
@@ -250,3 +259,31 @@ async def test_schema_invalid_payload_exits_1_listing_the_field(
     assert lines[0].startswith("error: ")
     assert any(line.strip().startswith("approved:") for line in lines[1:]), done.stderr
     assert "Signals\n(none)" in desk(env, "show", eid).stdout
+
+
+def login_statuses(env: dict[str, str], forwarded_for: list[str]) -> list[int]:
+    """``GET /login/sso`` (a login attempt) from each forwarded client address in turn."""
+    base = f"http://127.0.0.1:{env['STENT_PORT']}"
+    deadline = time.monotonic() + 20
+    while True:  # it says it runs just before it listens
+        try:
+            httpx.get(f"{base}/healthz")
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "the server never listened"
+            time.sleep(0.05)
+    url = f"{base}/login/sso"
+    return [httpx.get(url, headers={"X-Forwarded-For": address}).status_code
+            for address in forwarded_for]
+
+
+@pytest.mark.parametrize("trusted, third", [("127.0.0.1", "allowed"), ("", "refused")])
+def test_forwarded_client_addresses_count_only_from_trusted_proxies(
+        env: dict[str, str], trusted: str, third: str) -> None:
+    env = env | {"STENT_LOGIN_RATE_LIMIT": "2/minute", "STENT_TRUSTED_PROXIES": trusted}
+    with running_server(env):
+        statuses = login_statuses(env, ["10.0.0.1", "10.0.0.1", "10.0.0.2"])
+    assert statuses[:2] != [429, 429]
+    # through a trusted proxy the third attempt is another client's first; without one,
+    # all three come from the proxy's address and the third is over the limit
+    assert (statuses[2] == 429) == (third == "refused"), statuses

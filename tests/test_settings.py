@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,10 @@ def test_problems_list_every_reason_not_to_serve_in_production() -> None:
     fit.check()
     assert Settings(oidc_issuer="https://id.example.com").problems() == [
         "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or STENT_OIDC_CLIENT_SECRET is empty"]
+
+
+def test_the_readme_lists_every_setting_as_describe_writes_it() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    start = readme.index(Settings.describe()[0])
+    assert readme[start:start + 2 + len(SPECS)] == Settings.describe(), (
+        "README's settings table is stale: paste Settings.describe() into it")
