@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from app.engine import (
     ExecutionFinished,
     ExecutionNotFound,
-    ExecutionState,
+    IdempotencyKeyConflict,
     SignalReceipt,
     SignalValidationError,
     WaitClosed,
@@ -28,11 +28,22 @@ from .security import csrf_token, verified_form
 from .state import desk
 
 
-async def _state(request: Request, eid: str) -> ExecutionState:
+async def _open_wait(request: Request, eid: str, wait_id: int) -> WaitInfo | None:
+    """The definition of the wait being answered: as the page showed it (``waits``), else
+    read; None when the execution has no such open wait. Whether it is still open is for
+    ``send_signal`` to say, in its write transaction."""
+    the = desk(request)
+    wait = the.waits.get(eid, wait_id)
+    if wait is not None:
+        return wait
     try:
-        return await desk(request).executor.state_of(eid)
+        state = await the.executor.state_of(eid)
     except ExecutionNotFound as exc:
         raise HTTPException(404, "No such execution.") from exc
+    wait = next((w for w in state.waiting_on if w.wait_id == wait_id), None)
+    if wait is not None:
+        the.waits.keep(wait)
+    return wait
 
 
 def wait_form(wait: WaitInfo) -> Form:
@@ -63,6 +74,8 @@ async def execution_page(request: Request) -> Response:
     user = current_user(request)
     assert user is not None  # RequireLogin
     auditing = is_admin(user, the.settings) or is_auditor(user, the.settings)
+    for wait in detail.state.waiting_on:
+        the.waits.keep(wait)  # answering it then needs no read (``_open_wait``)
     context = {
         "state": detail.state, "steps": detail.steps, "signals": detail.signals,
         "waits": [wait_view(request, w, user) for w in detail.state.waiting_on],
@@ -74,30 +87,29 @@ async def execution_page(request: Request) -> Response:
                                           block_name=block)
 
 
-async def _closed(request: Request, state: ExecutionState, wait_id: int,
-                  key: str | None) -> Response:
+async def _closed(request: Request, eid: str, wait_id: int, key: str | None) -> Response:
     """The answer to a form whose wait is no longer open: the user's own earlier submit
     (a double-click, a resubmit) is a success; anyone else's is "already answered"."""
-    signals = await desk(request).executor.signals_of(state.id)
+    signals = await desk(request).executor.signals_of(eid)
     answer = answer_of(signals, wait_id)
     if answer is not None and key is not None and answer.idempotency_key == key:
-        receipt = SignalReceipt(answer.id, state.id, answer.name, answer.seq, True, wait_id)
-        return _render_outcome(request, state, wait_id, {"receipt": receipt}, 200)
+        receipt = SignalReceipt(answer.id, eid, answer.name, answer.seq, True, wait_id)
+        return _render_outcome(request, eid, wait_id, {"receipt": receipt}, 200)
     closed = (ClosedWait("closed", None, None) if answer is None
               else ClosedWait("answered", answer.sender, answer.received_at))
-    return _render_outcome(request, state, wait_id, {"closed": closed}, 409)
+    return _render_outcome(request, eid, wait_id, {"closed": closed}, 409)
 
 
-def _render_outcome(request: Request, state: ExecutionState, wait_id: int,
-                    context: dict[str, Any], status_code: int) -> Response:
+def _render_outcome(request: Request, eid: str, wait_id: int, context: dict[str, Any],
+                    status_code: int) -> Response:
     the = desk(request)
     if htmx.is_htmx(request):
         response = the.templates.TemplateResponse(
-            request, "executions/_outcome.html", {"wait_id": wait_id, "state": state, **context},
-            status_code=status_code)
+            request, "executions/_outcome.html",
+            {"wait_id": wait_id, "execution_id": eid, **context}, status_code=status_code)
         return htmx.trigger(response, "answered")
     request.session["notice"] = {"wait_id": wait_id, **_jsonable(context)}
-    return RedirectResponse(f"/executions/{state.id}", status_code=303)
+    return RedirectResponse(f"/executions/{eid}", status_code=303)
 
 
 def _jsonable(context: dict[str, Any]) -> dict[str, Any]:
@@ -120,10 +132,9 @@ async def answer(request: Request) -> Response:
     user = current_user(request)
     assert user is not None  # RequireLogin
     key = str(form_data.get("idempotency_key") or "")[:128] or None
-    state = await _state(request, eid)
-    wait = next((w for w in state.waiting_on if w.wait_id == wait_id), None)
+    wait = await _open_wait(request, eid, wait_id)
     if wait is None:
-        return await _closed(request, state, wait_id, key)
+        return await _closed(request, eid, wait_id, key)
     try:
         await authorize(the, request, user, wait, "web_form")
     except NotAllowed as exc:
@@ -141,14 +152,21 @@ async def answer(request: Request) -> Response:
         raise HTTPException(403, f"You may not answer this request: {exc}.") from exc
     except SignalValidationError as exc:
         return _form_again(request, wait, user, submission.values, exc.errors, 422)
+    except IdempotencyKeyConflict:
+        # This form was sent before (a double-click a second later: another timestamp).
+        the.waits.forget(eid, wait_id)
+        return await _closed(request, eid, wait_id, key)
     except WaitClosed as exc:
+        the.waits.forget(eid, wait_id)
         closed = ClosedWait(exc.status, exc.answered_by, exc.answered_at)
-        return _render_outcome(request, state, wait_id, {"closed": closed}, 409)
+        return _render_outcome(request, eid, wait_id, {"closed": closed}, 409)
     except ExecutionFinished as exc:
+        the.waits.forget(eid, wait_id)
         closed = ClosedWait(f"closed: the execution is {exc.state}", None, None)
-        return _render_outcome(request, state, wait_id, {"closed": closed}, 409)
-    return _render_outcome(request, state, wait_id, {"receipt": receipt,
-                                                     "payload": submission.payload}, 200)
+        return _render_outcome(request, eid, wait_id, {"closed": closed}, 409)
+    the.waits.forget(eid, wait_id)
+    return _render_outcome(request, eid, wait_id, {"receipt": receipt,
+                                                   "payload": submission.payload}, 200)
 
 
 def _form_again(request: Request, wait: WaitInfo, user: User, values: dict[str, Any],

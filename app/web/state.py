@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
 
 from app.engine import Stent
 from app.settings import Settings
+
+from .waits import WaitCache
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Desk:
     executor: Stent
     templates: Jinja2Blocks
     workflows: tuple[str, ...]  # registered names of the workflows people may start
+    waits: WaitCache = field(default_factory=WaitCache)  # definitions of waits shown
 
 
 def desk(request: Request) -> Desk:

@@ -9,8 +9,9 @@ import pytest
 from bs4 import Tag
 from web_helpers import Browser, open_wait, parse
 
-from app.engine import Stent
+from app.engine import Stent, WaitInfo
 from app.web.state import Desk
+from app.web.waits import WaitCache
 from workflows.approval import approval_workflow
 
 
@@ -159,6 +160,60 @@ async def test_a_double_submit_is_one_signal(app: Any, ann: Browser):
     assert len(await executor.signals_of(eid)) == 1
 
 
+async def test_answering_a_wait_the_page_showed_reads_nothing_before_the_write(
+        app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch):
+    executor, eid, wait_id = await _approval(app)
+    action, fields = await ann.wait_form(eid, wait_id)
+
+    async def no_read(execution_id: str) -> None:
+        raise AssertionError("the answer read the execution")
+    monkeypatch.setattr(executor, "state_of", no_read)
+    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
+                                     headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "your answer was recorded" in response.text
+    assert f'href="/executions/{eid}"' in response.text
+    assert app.state.desk.waits.get(eid, wait_id) is None  # answered: forgotten
+
+
+async def test_a_wait_the_page_did_not_show_is_read_then_answered(app: Any, ann: Browser):
+    executor, eid, wait_id = await _approval(app)
+    action, fields = await ann.wait_form(eid, wait_id)
+    app.state.desk.waits.forget(eid, wait_id)  # as after a restart, or in another process
+    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
+                                     headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "your answer was recorded" in response.text
+    assert len(await executor.signals_of(eid)) == 1
+
+
+async def test_a_resubmit_with_another_timestamp_is_still_the_first_answer(
+        app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch):
+    executor, eid, wait_id = await _approval(app)
+    action, fields = await ann.wait_form(eid, wait_id)
+    shown = app.state.desk.waits.get(eid, wait_id)
+    headers = {"HX-Request": "true"}
+    one = await ann.client.post(action, data=fields | {"f.approved": "true"}, headers=headers)
+    # a double-click whose second post started before the first one's answer was stored,
+    # a second later: the same idempotency key with another timestamp in the payload
+    app.state.desk.waits.keep(shown)
+    monkeypatch.setattr("app.web.executions.utc_now_iso", lambda: "2099-01-01T00:00:00Z")
+    two = await ann.client.post(action, data=fields | {"f.approved": "true"}, headers=headers)
+    assert one.status_code == two.status_code == 200, two.text
+    assert "already been received" in parse(two).get_text()
+    assert len(await executor.signals_of(eid)) == 1
+
+
+async def test_a_wait_closed_since_the_page_was_shown_is_refused(app: Any, ann: Browser):
+    executor, eid, wait_id = await _approval(app)
+    action, fields = await ann.wait_form(eid, wait_id)
+    assert await executor.cancel(eid)
+    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
+                                     headers={"HX-Request": "true"})
+    assert response.status_code == 409
+    assert "can no longer be answered" in parse(response).get_text()
+    assert await executor.signals_of(eid) == []
+    assert app.state.desk.waits.get(eid, wait_id) is None
+
+
 async def test_a_form_without_the_csrf_token_is_refused(app: Any, ann: Browser):
     executor, eid, wait_id = await _approval(app)
     action, fields = await ann.wait_form(eid, wait_id)
@@ -226,3 +281,15 @@ async def test_a_requester_starts_a_workflow_from_its_signature(app: Any, ann: B
 async def test_pages_render_for_a_logged_in_user(ann: Browser, url: str):
     response = await ann.get(url)
     assert response.status_code == 200 and parse(response).find("main") is not None
+
+
+def test_the_wait_cache_keeps_the_most_recently_shown_waits() -> None:
+    cache = WaitCache(size=2)
+    waits = [WaitInfo(f"e{n}", "wf", n, "approval", None, None, None, 0.0) for n in range(3)]
+    for wait in (waits[0], waits[1], waits[0]):  # e0 shown again: the most recent
+        cache.keep(wait)
+    cache.keep(waits[2])
+    assert len(cache) == 2 and cache.get("e1", 1) is None
+    assert cache.get("e0", 0) is waits[0] and cache.get("e2", 2) is waits[2]
+    cache.forget("e0", 0)
+    assert cache.get("e0", 0) is None
