@@ -33,7 +33,7 @@ from .registry import DurableFunction, RetryPolicy
 from .replay import MISSING
 from .result import Result
 from .schemas import to_json_schema
-from .validation import validator_for
+from .validation import validator_for_text
 from .worker import Worker
 
 Duration = str | int | float | timedelta
@@ -364,10 +364,13 @@ def _validator(name: str, payload: Any) -> store.Validate:
     ``name``: the workflow's declaration and the open waits' own schemas."""
 
     def validate(workflow: str, wait_schemas: list[str]) -> None:
+        texts = dict.fromkeys(wait_schemas)
         durable = registry.lookup(workflow)
         if durable is not None and name in durable.signals:
-            validator_for(durable.signals[name]).check(payload)
-        for text in wait_schemas:
-            validator_for(codec.loads(text)).check(payload)
+            # a wait's form schema is usually the declared one, stored as the same text:
+            # the same schema is checked once
+            texts[durable.schema_text(name)] = None
+        for text in texts:
+            validator_for_text(text).check(payload)
 
     return validate

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import context
+from . import codec, context
 from .schemas import to_json_schema
 
 AsyncFn = Callable[..., Awaitable[Any]]
@@ -74,6 +74,15 @@ class DurableFunction:
     subject: Callable[..., str] | None = None
     # declared approvers (and allow_self) per signal name
     rules: Mapping[str, tuple[tuple[str, ...] | None, bool]] = field(default_factory=dict)
+    # each declared schema as the JSON text waits store it as (see ``schema_text``)
+    _schema_texts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def schema_text(self, name: str) -> str:
+        """The declared schema of signal ``name`` as stored JSON text (computed once)."""
+        text = self._schema_texts.get(name)
+        if text is None:
+            text = self._schema_texts[name] = codec.dumps(self.signals[name])
+        return text
 
     def describe(self, args: list[Any], kwargs: dict[str, Any]) -> str:
         """A short subject for lists: the declared ``subject(*args, **kwargs)``, or the

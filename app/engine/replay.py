@@ -250,7 +250,7 @@ class Run:
             deadline = None if timeout is None else self.executor.clock() + timeout
             if spec.schema is None and name in self.fn.signals:
                 # the declared schema is the wait's form in the dashboard too
-                spec = replace(spec, schema=codec.dumps(self.fn.signals[name]))
+                spec = replace(spec, schema=self.fn.schema_text(name))
             if spec.approvers is None and name in self.fn.rules:
                 approvers, allow_self = self.fn.rules[name]
                 spec = replace(spec, approvers=approvers,
