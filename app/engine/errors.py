@@ -89,13 +89,15 @@ class NondeterminismError(StentError):
     """A replay took another path than the recorded history."""
 
     def __init__(self, step_no: int, recorded: str, requested: str) -> None:
-        super().__init__(
-            f"step {step_no}: history recorded {recorded}, but the replay asked for "
-            f"{requested}; the workflow's code or inputs changed since it ran"
-        )
+        super().__init__(step_no, recorded, requested)  # args rebuild it when stored
         self.step_no = step_no
         self.recorded = recorded
         self.requested = requested
+
+    def __str__(self) -> str:
+        return (f"step {self.step_no}: history recorded {self.recorded}, but the replay "
+                f"asked for {self.requested}; the workflow's code or inputs changed since "
+                f"it ran")
 
 
 class NotInWorkflow(StentError, RuntimeError):

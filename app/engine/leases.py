@@ -28,7 +28,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from .prepared import Prepared, Tx
-from .statements import NOTIFY
 from .tables import executions as ex
 from .tables import workers as wk
 
@@ -161,6 +160,6 @@ def any_unowned(tx: Tx) -> bool:
 
 def release(tx: Tx, me: str, now: float) -> None:
     """A clean stop: hand every unfinished execution back (and say so), and leave."""
-    if tx.execute(RELEASE, b_me=me, b_now=now) and tx.dialect_name == "postgresql":
-        tx.first(NOTIFY, b_channel=UNOWNED_CHANNEL, b_payload="")
+    if tx.execute(RELEASE, b_me=me, b_now=now):
+        tx.notify_after_commit(UNOWNED_CHANNEL, "")
     tx.execute(UNREGISTER, b_me=me)

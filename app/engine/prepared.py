@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.util import await_only
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class Tx:
         compiled = self._run(prepared, params)
         return [compiled.row(*found) for found in self._cursor.fetchall()]
 
+    def notify_after_commit(self, channel: str, payload: str) -> None:
+        """A PostgreSQL notification to send once committed; SQLite has none (its
+        workers poll), so nothing here."""
+
     @property
     def dialect_name(self) -> str:
         """``sqlite`` or ``postgresql``."""
@@ -89,3 +94,49 @@ class Tx:
     def close(self) -> None:
         """Release the cursor."""
         self._cursor.close()
+
+
+class AsyncpgTx(Tx):
+    """A ``Tx`` straight on an asyncpg connection, for store functions run in a greenlet
+    (``sqlalchemy.util.greenlet_spawn``): each statement is one ``await_only``.
+
+    Through SQLAlchemy's async engine a one-statement transaction costs ~380 µs of CPU
+    here (connection wrappers, pool events, adapted cursor); this way, ~120 µs.
+    """
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self._conn = connection
+        self._dialect = dialect
+        self.notifications: list[tuple[str, str]] = []
+
+    def notify_after_commit(self, channel: str, payload: str) -> None:
+        """Kept for ``PostgresDatabase`` to send after the commit."""
+        self.notifications.append((channel, payload))
+
+    def _args(self, prepared: Prepared, params: dict[str, Any]) -> tuple[_Compiled, list[Any]]:
+        compiled = prepared.for_dialect(self._dialect)
+        values = compiled.defaults | params if compiled.defaults else params
+        return compiled, [values[name] for name in compiled.names]
+
+    def execute(self, prepared: Prepared, **params: Any) -> int:
+        compiled, args = self._args(prepared, params)
+        if compiled.row is not None:  # RETURNING or SELECT: the rows are the count
+            return len(await_only(self._conn.fetch(compiled.sql, *args)))
+        status = await_only(self._conn.execute(compiled.sql, *args))
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    def first(self, prepared: Prepared, **params: Any) -> Any:
+        compiled, args = self._args(prepared, params)
+        found = await_only(self._conn.fetchrow(compiled.sql, *args))
+        return None if found is None else compiled.row(*found)
+
+    def all(self, prepared: Prepared, **params: Any) -> list[Any]:
+        compiled, args = self._args(prepared, params)
+        return [compiled.row(*found) for found in await_only(self._conn.fetch(compiled.sql,
+                                                                               *args))]
+
+    def raw(self, sql: str) -> None:
+        await_only(self._conn.execute(sql))
+
+    def close(self) -> None:
+        """Nothing to release: the connection goes back to its pool."""

@@ -50,44 +50,6 @@ def execution_row(conn: Connection, eid: str) -> Any:
     return conn.execute(select(ex).where(ex.c.id == eid)).first()
 
 
-def history(conn: Connection, eid: str) -> tuple[Any, list[Any]]:
-    """The execution's row and its steps in step order: what a replay needs."""
-    steps = conn.execute(
-        select(st.c.step_no, st.c.kind, st.c.name, st.c.status, st.c.result, st.c.error,
-               st.c.completion_no, st.c.deadline)
-        .where(st.c.execution_id == eid)
-        .order_by(st.c.step_no)
-    ).all()
-    return execution_row(conn, eid), list(steps)
-
-
-def _change_columns() -> Any:
-    return select(ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by, ex.c.lease_owner)
-
-
-def changed_since(conn: Connection, since: float) -> list[Any]:
-    """Executions written since ``since`` (by anyone), with their completion counters and
-    owners."""
-    return list(conn.execute(_change_columns().where(ex.c.updated_at >= since)))
-
-
-def change_of(conn: Connection, eid: str) -> Any:
-    """One execution's row as ``changed_since`` gives it, or None."""
-    return conn.execute(_change_columns().where(ex.c.id == eid)).first()
-
-
-def completions_after(conn: Connection, eid: str, after: int) -> list[Any]:
-    """Steps of ``eid`` with a completion number above ``after`` (cancelled ones too:
-    their numbers are spent and must be skipped in order)."""
-    return list(
-        conn.execute(
-            select(st.c.step_no, st.c.status, st.c.result, st.c.error, st.c.completion_no)
-            .where(and_(st.c.execution_id == eid, st.c.completion_no > after))
-            .order_by(st.c.completion_no)
-        )
-    )
-
-
 def _wait_info(row: Any) -> WaitInfo:
     return WaitInfo(
         execution_id=row.execution_id, workflow=row.workflow, step_no=row.step_no,

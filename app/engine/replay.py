@@ -76,6 +76,7 @@ class Run:
         self.last_completion = max((r.completion_no or 0 for r in history.values()), default=0)
         self.pending: dict[int, Outcome] = {}
         self.filling = False
+        self.refill = False  # a fill was asked for while one was reading
         self.settling = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.busy = 0  # activities running and writes in flight: never evict then

@@ -6,7 +6,7 @@ statement compiles to one fixed SQL text per dialect.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 
 from .prepared import Prepared
 from .tables import executions as ex
@@ -40,8 +40,7 @@ INSERT_EXECUTION = Prepared(insert(ex).values(
     leased_at=b("leased_at")))
 # a signal's sender takes an unowned execution (see ``leases``)
 TAKE_LEASE = Prepared(update(ex).where(_EXECUTION).values(lease_owner=_WORKER, leased_at=_NOW))
-# PostgreSQL only: wakes the owner's listener when the transaction commits
-NOTIFY = Prepared(select(func.pg_notify(b("channel"), b("payload")).label("sent")))
+
 TOUCH = Prepared(update(ex).where(_EXECUTION).values(updated_at=_NOW, touched_by=_WORKER))
 TOUCH_RUNNING = Prepared(update(ex).where(_EXECUTION).values(
     state="running", updated_at=_NOW, touched_by=_WORKER))

@@ -63,15 +63,20 @@ def _lock_unfinished(tx: Tx, eid: str, worker: str) -> Any:
     return row
 
 
+CANCELLED = "cancelled"  # a notification's second word: the execution was cancelled
+
+
 def owner_channel(worker: str) -> str:
     """The PostgreSQL notification channel a worker listens on for its executions."""
     return f"stent_w_{worker}"
 
 
-def _notify(tx: Tx, channel: str, eid: str) -> None:
-    """Wake a listener when this transaction commits (PostgreSQL; SQLite's workers poll)."""
-    if tx.dialect_name == "postgresql":
-        tx.first(q.NOTIFY, b_channel=channel, b_payload=eid)
+def _notify(tx: Tx, channel: str, payload: str) -> None:
+    """Wake a listener once this transaction has committed (PostgreSQL; SQLite's workers
+    poll). Sent after the commit, not in the transaction: PostgreSQL serializes the
+    commits of notifying transactions, fsync included, which capped a cluster at a few
+    hundred signals/s. A notification lost to a crash in between is made up by the poll."""
+    tx.notify_after_commit(channel, payload)
 
 
 def _route(tx: Tx, eid: str, owner: str | None, worker: str | None, now: float,
@@ -372,7 +377,7 @@ def cancel_execution(tx: Tx, eid: str, now: float, worker: str) -> bool:
                b_error=None, b_now=now, b_worker=worker)
     _close(tx, eid, now)
     if row.lease_owner is not None and row.lease_owner != worker:
-        _notify(tx, owner_channel(row.lease_owner), eid)
+        _notify(tx, owner_channel(row.lease_owner), f"{eid} {CANCELLED}")
     return True
 
 

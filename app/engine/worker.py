@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codec, context, leases, outcomes, queries, registry, store
+from . import codec, context, leases, outcomes, queries, registry, store, worker_queries
 from .database import Database, PostgresDatabase
 from .errors import LeaseLost, WorkflowNotRegistered
 from .notify import Listener
@@ -130,17 +130,24 @@ class Worker:
         elif self.running and eid not in self._runs and eid not in self._loading:
             self._spawn(self._load(eid))  # just taken over by its sender: run it
 
-    def nudge(self, eid: str) -> None:
-        """Another process changed ``eid``, which this worker owns (a notification)."""
+    def nudge(self, payload: str) -> None:
+        """Another process completed a step of an execution this worker owns, or cancelled
+        it (a notification: ``"<id>"`` or ``"<id> cancelled"``)."""
         if not self.running:
             return
+        eid, _, what = payload.partition(" ")
+        run = self._runs.get(eid)
+        if what == store.CANCELLED:
+            async def _look() -> None:
+                row = await self.db.read_tx(worker_queries.change_of, eid)
+                if row is not None:
+                    await self._notice(row)
 
-        async def _look() -> None:
-            row = await self.db.read_point(queries.change_of, eid)
-            if row is not None:
-                await self._notice(row)
-
-        self._spawn(_look())
+            self._spawn(_look())
+        elif run is not None:
+            self.fill_gap(run)
+        elif eid not in self._loading:
+            self._spawn(self._load(eid))
 
     def want_claim(self) -> None:
         """Some execution has no owner: claim now rather than at the next heartbeat."""
@@ -240,7 +247,7 @@ class Worker:
         self._loading[eid] = future
         run: Run | None = None
         try:
-            row, steps = await self.db.read(queries.history, eid)
+            row, steps = await self.db.read_tx(worker_queries.history, eid)
             if (row is not None and row.state not in FINISHED_STATES
                     and row.lease_owner == self.worker_id and eid not in self._runs):
                 durable = registry.lookup(row.workflow)
@@ -360,8 +367,13 @@ class Worker:
         """Signals sent, executions started or cancelled by other processes: the only way
         to hear of them on SQLite, and the safety net for lost notifications."""
         since, self._poll_since = self._poll_since - 1.0, self.clock()
-        for row in await self.db.read(queries.changed_since, since):
+        for row in await self.db.read_tx(worker_queries.changes, since, self.worker_id):
             await self._notice(row)
+        for eid in [eid for eid in self._finished if eid not in self._runs]:
+            # waited for here (``wait_for``) but run by another process
+            row = await self.db.read_tx(worker_queries.change_of, eid)
+            if row is not None and row.state in FINISHED_STATES:
+                await self._notice(row)
 
     async def _notice(self, row: Any) -> None:
         """Act on an execution's row (``queries.changed_since``) that may have changed."""
@@ -429,28 +441,38 @@ class Worker:
         return len(claimed) >= leases.CLAIM_BATCH
 
     def fill_gap(self, run: Run) -> None:
-        """Read completions of ``run`` that another process wrote, and deliver them."""
-        if run.filling or run.evicted:
+        """Read completions of ``run`` that another process wrote, and deliver them.
+
+        Asked again while a read is under way, it reads once more afterwards: that read
+        may have started before the new completion was committed.
+        """
+        if run.evicted:
+            return
+        if run.filling:
+            run.refill = True
             return
         run.filling = True
 
         async def _fill() -> None:
             try:
-                for attempt in range(50):
-                    rows = await self.db.read(queries.completions_after, run.eid,
-                                              run.last_completion)
+                attempt = 0
+                while not run.evicted:
+                    run.refill = False
+                    rows = await self.db.read_tx(worker_queries.completions_after, run.eid,
+                                                 run.last_completion)
                     for row in rows:
                         run.deliver(Outcome(row.step_no, row.completion_no, row.result,
                                             row.error, void=row.status == "cancelled"))
-                    if not run.pending or run.evicted:
+                    if run.refill:
+                        continue
+                    if not run.pending or attempt >= 50:
                         return
-                    await asyncio.sleep(0.001 * (attempt + 1))
+                    attempt += 1
+                    await asyncio.sleep(0.001 * attempt)
             finally:
                 run.filling = False
 
         self._spawn(_fill())
-
-
 
 
 def _claim(tx: Any, me: str, lease_seconds: float, at_start: bool) -> list[Any]:

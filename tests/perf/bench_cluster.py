@@ -55,7 +55,7 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------- child
 async def child(url: str, count: int, senders: int, out: Path) -> None:
     """One worker process: start ``count`` waiting executions, then send what it is told."""
-    async with Stent(url) as executor:
+    async with Stent(url, poll_interval=float(os.environ.get("BENCH_POLL", "0.5"))) as executor:
         ids = list(await asyncio.gather(*(executor.dispatch(bench_workflows.wait_go)
                                           for _ in range(count))))
         while await executor.db.read(_open_waits, ids) < count:
