@@ -37,6 +37,7 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 import asyncpg  # noqa: E402
+import psutil  # noqa: E402
 import bench_workflows  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -113,6 +114,23 @@ async def finished_at(url: str, total: int) -> dict[str, float]:
             await asyncio.sleep(0.1)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (backends included), when it runs here."""
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+
+
 def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[str, float]:
     """One measurement: ``processes`` workers on ``url``."""
     outs = [work / f"worker-{n}.json" for n in range(processes)]
@@ -122,6 +140,9 @@ def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[
             expect(proc, "ready")
         ids = [eid for out in outs for eid in json.loads(out.read_text())]
         random.Random(processes).shuffle(ids)
+        app_pids = [proc.pid for proc in procs]
+        server_pids = postgres_pids()
+        app_cpu, server_cpu = cpu_seconds(app_pids), cpu_seconds(server_pids)
         for n, proc in enumerate(procs):
             share = work / f"share-{n}.json"
             share.write_text(json.dumps(ids[n::processes]))
@@ -131,6 +152,8 @@ def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[
         for proc in procs:
             expect(proc, "sent")
         finishes = asyncio.run(finished_at(url, len(ids)))
+        app_cpu = cpu_seconds(app_pids) - app_cpu
+        server_cpu = cpu_seconds(server_pids) - server_cpu if "postgresql" in url else 0.0
         sent: dict[str, float] = {}
         for out in outs:
             sent |= json.loads(out.read_text())
@@ -146,7 +169,9 @@ def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[
     latencies = sorted((finishes[eid] - sent[eid]) * 1000 for eid in ids)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     span = max(finishes.values()) - min(sent.values())
-    return {"signals": len(ids), "rate": len(ids) / span, "p50": cuts[49], "p99": cuts[98]}
+    return {"signals": len(ids), "rate": len(ids) / span, "p50": cuts[49], "p99": cuts[98],
+            "app_cpu_ms": app_cpu / len(ids) * 1000,
+            "server_cpu_ms": server_cpu / len(ids) * 1000}
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -208,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
           f"sending to a shuffled share of all of them with {options.senders} concurrent "
           f"senders.\n")
     print("| database | processes | signals | signals/s | vs 1 process | "
-          "send→completion p50 | p99 |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "send→completion p50 | p99 | CPU per signal: app + database |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for database, processes, m in rows:
         ratio = f"{m['rate'] / one:.2f}x" if one and database == "PostgreSQL" else "—"
         print(f"| {database} | {processes} | {m['signals']:,.0f} | {m['rate']:,.0f} | {ratio} "
-              f"| {m['p50']:.1f} ms | {m['p99']:.1f} ms |")
+              f"| {m['p50']:.1f} ms | {m['p99']:.1f} ms "
+              f"| {m['app_cpu_ms']:.2f} + {m['server_cpu_ms']:.2f} ms |")
     four = next((m["rate"] for db, n, m in rows if db == "PostgreSQL" and n == 4), None)
     if one and four:
         verdict = "met" if four >= 2.5 * one else "NOT met"
