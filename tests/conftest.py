@@ -1,24 +1,18 @@
-"""Fixtures for every tier of tests: the test OpenID Connect provider.
+"""Fixtures for every tier of tests: the test OpenID Connect provider, and this run's
+PostgreSQL databases (``pg_databases``, used by the tiers' ``db_url`` fixtures).
 
 ``tests/`` is on ``sys.path`` (pytest puts a conftest's directory there), so helpers
-shared by the tiers, like ``oidc_idp`` and ``pg_server``, are imported by their module name.
+shared by the tiers, like ``oidc_idp`` and ``pg_databases``, are imported by their module
+name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pg_server
 import pytest
 from oidc_idp import Idp, running_idp
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say that ``pg_server``'s PostgreSQL cases were skipped at the end of the run too,
-    where -q cannot hide it."""
-    message = pg_server.unavailable()
-    if message:
-        terminalreporter.write_line(message, red=True, bold=True)
+from pg_databases import Databases, template_databases, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +24,19 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
             yield running
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Databases]:
+    """Makes this run's PostgreSQL databases: copies of a template migrated once, shared by
+    the engine's and the dashboard's tests; every one of them dropped at the end."""
+    with template_databases() as databases:
+        yield databases
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say that the PostgreSQL cases were skipped at the end of the run too, where ``-q``
+    output cannot hide it."""
+    message = unavailable()
+    if message:
+        terminalreporter.write_line(message, red=True, bold=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import alembic.command
-import pg_server
+import pg_databases
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -145,7 +145,8 @@ def test_cli_upgrade_uses_async_env(db_path: Path, engine: Engine) -> None:
         assert current_revision(conn) == head_revision()
 
 
-def test_models_match_migrations_on_postgresql_and_run_both_ways() -> None:
+def test_models_match_migrations_on_postgresql_and_run_both_ways(
+        request: pytest.FixtureRequest) -> None:
     """The same check on a fresh PostgreSQL database (skipped when no server answers)."""
 
     def check(conn: sa.Connection) -> None:
@@ -167,5 +168,10 @@ def test_models_match_migrations_on_postgresql_and_run_both_ways() -> None:
         finally:
             await eng.dispose()
 
-    with pg_server.fresh_database() as url:  # migrated to head
-        asyncio.run(run(url))
+    pg_databases.require_server()
+    databases: pg_databases.Databases = request.getfixturevalue("pg_databases")
+    name = databases.take()  # a copy of the template: migrated to head
+    try:
+        asyncio.run(run(pg_databases.database_url(name)))
+    finally:
+        databases.drop(name)

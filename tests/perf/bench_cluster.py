@@ -37,8 +37,8 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 import asyncpg  # noqa: E402
-import psutil  # noqa: E402
 import bench_workflows  # noqa: E402
+import psutil  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 

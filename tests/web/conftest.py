@@ -1,29 +1,35 @@
-"""Fixtures for the dashboard's tests: the real app on a real SQLite file, driven over ASGI.
+"""Fixtures for the dashboard's tests: the real app on a real database, driven over ASGI.
 
-``db_url``, for what must hold on both databases (rate limits shared by processes): a
-SQLite file, and a fresh PostgreSQL database (``pg_server``; skipped, and said so at the
-end of the run by tests/conftest.py, when the test server does not answer).
+``db_url`` is parametrized as the engine tests' is: every test that uses the app (or
+``settings``) runs on SQLite (a fresh file) and on PostgreSQL (a fresh database copied from
+a migrated template, dropped after the test; see tests/pg_databases.py), unless marked
+``sqlite_only``. When the PostgreSQL test server does not answer, those cases skip.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import pg_server
 import pytest
+from pg_databases import DATABASES, database_for
 from web_helpers import Browser
 
 from app.settings import Settings
 from app.web import create_app
 
 
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of this test's own database: a SQLite file, or a new PostgreSQL database."""
+    yield from database_for(request, tmp_path / "desk.db")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return replace(Settings(), database_url=f"sqlite+aiosqlite:///{tmp_path}/desk.db",
+def settings(db_url: str) -> Settings:
+    return replace(Settings(), database_url=db_url,
                    workflow_modules=("workflows.approval", "workflows.purchase_approval",
                                      "workflows.approval_with_timeout", "desk_workflows"))
 
@@ -62,15 +68,3 @@ async def bob(app: object) -> AsyncIterator[Browser]:
         browser = Browser(client)
         await browser.login("Bob Builder", "bob@example.com", "engineering")
         yield browser
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database migrated to head, empty: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/desk.db"
-        asyncio.run(pg_server.migrate(url))  # a sync fixture: outside the test's loop
-        yield url
-        return
-    with pg_server.fresh_database() as url:
-        yield url

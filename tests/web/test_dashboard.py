@@ -50,9 +50,12 @@ async def test_a_tampered_session_cookie_is_logged_out(ann: Browser):
 
 async def test_the_inbox_lists_open_waits_with_a_count(app: Any, ann: Browser):
     executor = executor_of(app)
+    # The inbox lists waits by when they opened. Two executions run side by side (on
+    # PostgreSQL truly concurrently), so the second may open its wait first: let the
+    # first wait open before starting the second.
     first = await executor.dispatch(approval_workflow, "req-1")
-    second = await executor.dispatch(approval_workflow, "req-2")
     await open_wait(executor, first, "approval")
+    second = await executor.dispatch(approval_workflow, "req-2")
     await open_wait(executor, second, "approval")
     soup = await ann.page("/")
     assert soup.find(id="inbox-count").get_text(strip=True) == "2 waiting"

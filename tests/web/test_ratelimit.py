@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pg_databases
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,7 +55,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def engines(db_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
-    """Two processes' database access: two pools on one database."""
+    """Two processes' database access: two pools on one database (migrated: a SQLite file
+    starts empty, a PostgreSQL copy of the template does not)."""
+    await pg_databases.migrate(db_url)
     first, second = counting_engine(db_url), counting_engine(db_url)
     try:
         yield first, second
@@ -260,11 +263,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[str]]:
+def servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Two `stent-desk serve` processes on one new PostgreSQL database; their URLs."""
-    import pg_server
-
-    with pg_server.fresh_database() as database_url:
+    pg_databases.require_server()
+    databases: pg_databases.Databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
+    database_url = pg_databases.database_url(name)
+    try:
         processes: list[subprocess.Popen[bytes]] = []
         urls: list[str] = []
         try:
@@ -286,6 +291,8 @@ def servers(tmp_path: Path) -> Iterator[list[str]]:
         finally:
             for process in processes:
                 _stop(process)
+    finally:
+        databases.drop(name)
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

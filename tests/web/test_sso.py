@@ -11,7 +11,6 @@ import logging
 from base64 import b64decode, b64encode
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +18,7 @@ import httpx
 import itsdangerous
 import pytest
 from oidc_idp import CLIENT_SECRET, Idp, sso_client, sso_login
+from pg_databases import sqlite_only
 from sqlalchemy.ext.asyncio import create_async_engine
 from web_helpers import parse
 
@@ -50,8 +50,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, idp: Idp) -> Settings:
-    return replace(Settings(), database_url=f"sqlite+aiosqlite:///{tmp_path}/desk.db",
+def settings(db_url: str, idp: Idp) -> Settings:
+    return replace(Settings(), database_url=db_url,
                    workflow_modules=("workflows.approval",), sqlite_synchronous="NORMAL",
                    oidc_issuer=idp.issuer, oidc_client_id=idp.client_id,
                    oidc_client_secret=idp.client_secret,
@@ -338,6 +338,7 @@ async def test_a_tampered_session_cookie_is_logged_out(person: httpx.AsyncClient
 
 
 # ---------------------------------------------------------------------------- production
+@sqlite_only  # settings only: no database is opened
 def test_production_refuses_every_unsafe_setting_at_once(settings: Settings):
     unsafe = replace(settings, env="production")
     with pytest.raises(ValueError) as refused:
