@@ -40,6 +40,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/perf/bench.py
 	$(BIN)/python tests/perf/bench_web.py
+	$(BIN)/python tests/perf/bench_cluster.py
 
 demo: $(STAMP)
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo

@@ -318,6 +318,9 @@ class PostgresDatabase:
         self._reader: AsyncEngine | None = None
         self._dialect: Any = None
         self._inflight: set[asyncio.Future[Any]] = set()
+        self._outbox: list[tuple[str, str]] = []  # notifications to send (``_notifier``)
+        self._outbox_filled = asyncio.Event()
+        self._notifier: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bring the schema up to date (one transaction) and open the pools."""
@@ -338,10 +341,16 @@ class PostgresDatabase:
             hide_password=False)
         self._pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size,
                                                reset=_keep_session)
+        self._notifier = asyncio.get_running_loop().create_task(self._notify_loop())
 
     async def stop(self) -> None:
         """Let the transactions in flight end, then close every pooled connection."""
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._notifier is not None:
+            self._notifier.cancel()
+            await asyncio.gather(self._notifier, return_exceptions=True)
+            self._notifier = None
+            await self._send_notifications()
         if self._pool is not None:
             await self._pool.close()
         if self._reader is not None:
@@ -359,13 +368,32 @@ class PostgresDatabase:
             tx = AsyncpgTx(conn, self._dialect)
             async with conn.transaction():
                 result = await greenlet_spawn(fn, tx, *args)
-            for channel, payload in tx.notifications:
-                try:
-                    await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
-                except (OSError, asyncpg.PostgresError):
-                    log.warning("a notification was not sent; the poll makes up for it",
-                                exc_info=True)
-            return result
+        if tx.notifications:
+            self._outbox += tx.notifications
+            self._outbox_filled.set()
+        return result
+
+    async def _notify_loop(self) -> None:
+        """Send the committed transactions' notifications, as many as have gathered in one
+        statement: each notifying transaction wakes every listening server process, so a
+        batch wakes them once."""
+        while True:
+            await self._outbox_filled.wait()
+            self._outbox_filled.clear()
+            await self._send_notifications()
+
+    async def _send_notifications(self) -> None:
+        batch, self._outbox = self._outbox, []
+        if not batch or self._pool is None:
+            return
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)",
+                    [channel for channel, _ in batch], [payload for _, payload in batch])
+        except (OSError, asyncpg.PostgresError):
+            log.warning("%d notifications were not sent; the poll makes up for them",
+                        len(batch), exc_info=True)
 
     @staticmethod
     async def _read(engine: AsyncEngine, fn: TxnFn, args: tuple[Any, ...]) -> Any:

@@ -79,19 +79,35 @@ def _notify(tx: Tx, channel: str, payload: str) -> None:
     tx.notify_after_commit(channel, payload)
 
 
+# PostgreSQL refuses notification payloads of 8,000 bytes or more
+NOTIFY_PAYLOAD_LIMIT = 7900
+
+
+def wake_payload(completion: Completion) -> str:
+    """A notification that hands the owner the completion itself (``"<id> <step>
+    <completion> <result>"``), so it needs no read; only ``"<id>"`` when the result is too
+    long for a notification (the owner then reads it)."""
+    text = (f"{completion.execution_id} {completion.step_no} {completion.completion_no} "
+            f"{completion.result}")
+    if completion.error is not None or completion.result is None or len(
+            text.encode()) > NOTIFY_PAYLOAD_LIMIT:
+        return completion.execution_id
+    return text
+
+
 def _route(tx: Tx, eid: str, owner: str | None, worker: str | None, now: float,
-           wake: bool) -> str | None:
+           completion: Completion | None) -> str | None:
     """After a change to ``eid`` made by ``worker`` (None: a process running no worker):
     the owner that must act on it. An unowned execution is taken by a worker sender, or
-    announced to every worker; another owner is notified when ``wake`` says it must."""
+    announced to every worker; another owner is handed the ``completion``, if any."""
     if owner is None:
         if worker is not None:
             tx.execute(q.TAKE_LEASE, b_eid=eid, b_worker=worker, b_now=now)
             return worker
         _notify(tx, UNOWNED_CHANNEL, eid)
         return None
-    if owner != worker and wake:
-        _notify(tx, owner_channel(owner), eid)
+    if owner != worker and completion is not None:
+        _notify(tx, owner_channel(owner), wake_payload(completion))
     return str(owner)
 
 
@@ -312,7 +328,7 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float, worker
     receipt = SignalReceipt(sig.signal_id, eid, sig.name, seq, False,
                             completion.step_no if completion else None)
     owner = _route(tx, eid, row.lease_owner, worker if runs_worker else None, now,
-                   wake=completion is not None)
+                   completion)
     return receipt, completion, owner
 
 

@@ -132,12 +132,16 @@ class Worker:
 
     def nudge(self, payload: str) -> None:
         """Another process completed a step of an execution this worker owns, or cancelled
-        it (a notification: ``"<id>"`` or ``"<id> cancelled"``)."""
+        it (a notification: ``"<id> <step> <completion> <result>"`` (``store.wake_payload``),
+        ``"<id>"`` or ``"<id> cancelled"``)."""
         if not self.running:
             return
         eid, _, what = payload.partition(" ")
         run = self._runs.get(eid)
-        if what == store.CANCELLED:
+        if what and what != store.CANCELLED and run is not None:
+            step_no, completion_no, result = what.split(" ", 2)
+            run.deliver(Outcome(int(step_no), int(completion_no), result, None))
+        elif what == store.CANCELLED:
             async def _look() -> None:
                 row = await self.db.read_tx(worker_queries.change_of, eid)
                 if row is not None:
