@@ -8,13 +8,7 @@ stands at the start of a minute (and of an hour).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -25,6 +19,7 @@ import httpx
 import pg_databases
 import pytest
 import sqlalchemy as sa
+from desk_servers import running_servers
 from sqlalchemy.ext.asyncio import AsyncEngine
 from web_helpers import Browser, form_fields, parse
 
@@ -256,65 +251,18 @@ async def test_two_apps_on_one_database_share_the_login_and_api_limits(
 
 
 # ---------------------------------------------------------------------------- processes
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str]]:
     """Two `stent-desk serve` processes on one new PostgreSQL database; their URLs."""
     pg_databases.require_server()
     databases: pg_databases.Databases = request.getfixturevalue("pg_databases")
     name = databases.take()
-    database_url = pg_databases.database_url(name)
     try:
-        processes: list[subprocess.Popen[bytes]] = []
-        urls: list[str] = []
-        try:
-            for index in range(2):
-                port = free_port()
-                env = {**os.environ, "STENT_DATABASE_URL": database_url,
-                       "STENT_HOST": "127.0.0.1", "STENT_PORT": str(port),
-                       "STENT_WORKFLOW_MODULES": "workflows.approval",
-                       "STENT_LOGIN_RATE_LIMIT": "3/minute"}
-                with (tmp_path / f"server{index}.log").open("wb") as log:
-                    processes.append(subprocess.Popen(
-                        [str(ROOT / ".venv" / "bin" / "stent-desk"), "serve"], cwd=ROOT,
-                        env=env, stdin=subprocess.DEVNULL, stdout=log,
-                        stderr=subprocess.STDOUT))
-                urls.append(f"http://127.0.0.1:{port}")
-            for url, process, index in zip(urls, processes, range(2), strict=True):
-                _wait_until_healthy(url, process, tmp_path / f"server{index}.log")
+        with running_servers(pg_databases.database_url(name), 2, tmp_path,
+                             STENT_LOGIN_RATE_LIMIT="3/minute") as urls:
             yield urls
-        finally:
-            for process in processes:
-                _stop(process)
     finally:
         databases.drop(name)
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"stent-desk serve did not become healthy; its log:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 async def test_two_server_processes_share_the_login_limit(servers: list[str]) -> None:
