@@ -105,7 +105,16 @@ def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
     query = select(*columns)
     if join:
         query = query.join(ex, ex.c.id == st.c.execution_id)
-    query = query.where(and_(st.c.kind == "wait", st.c.status == "open"))
+    if execution_ids is None:
+        query = query.where(and_(st.c.kind == "wait", st.c.status == "open"))
+    else:
+        # a few executions named by id: read their steps through the execution-id index.
+        # Written so that no index serves kind and status, or the planner walks every
+        # open wait in date order (for the ORDER BY ... LIMIT) checking each id: 200 ms
+        # at 100,000 open waits instead of a few.
+        query = query.where(and_(st.c.execution_id.in_(execution_ids),
+                                 func.coalesce(st.c.kind, "") == "wait",
+                                 func.coalesce(st.c.status, "") == "open"))
     if filters.workflow is not None:
         query = query.where(st.c.workflow == filters.workflow)
     if filters.name is not None:
@@ -120,8 +129,6 @@ def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
     if filters.not_initiated_by is not None:
         query = query.where(or_(st.c.allow_self, st.c.initiator_email.is_(None),
                                 st.c.initiator_email != filters.not_initiated_by.lower()))
-    if execution_ids is not None:
-        query = query.where(st.c.execution_id.in_(execution_ids))
     return query
 
 
