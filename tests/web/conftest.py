@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pg_databases import DATABASES, database_for
-from web_helpers import Browser
+from web_helpers import Browser, Clock
 
 from app.settings import Settings
 from app.web import create_app
@@ -68,3 +68,9 @@ async def bob(app: object) -> AsyncIterator[Browser]:
         browser = Browser(client)
         await browser.login("Bob Builder", "bob@example.com", "engineering")
         yield browser
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Time the test moves (sessions, rate-limit windows)."""
+    return Clock()

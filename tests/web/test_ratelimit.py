@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from desk_servers import running_servers
 from sqlalchemy.ext.asyncio import AsyncEngine
-from web_helpers import Browser, form_fields, parse
+from web_helpers import CLOCK_START, Browser, Clock, form_fields, parse
 
 from app.engine import Stent
 from app.settings import Settings
@@ -29,23 +29,7 @@ from app.web import create_app
 from app.web.ratelimit import SWEEP_SECONDS, RateLimiter, Verdict, counting_engine, stored_key
 from app.web.tables import rate_limits
 
-START = 1_800_000_000.0  # a whole number of minutes and hours since the epoch
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Clock:
-    """Seconds since the epoch, as the test sets them."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+START = CLOCK_START
 
 
 @pytest.fixture

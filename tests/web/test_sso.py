@@ -10,7 +10,7 @@ import json
 import logging
 from base64 import b64decode, b64encode
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +20,7 @@ import pytest
 from oidc_idp import CLIENT_SECRET, Idp, sso_client, sso_login
 from pg_databases import sqlite_only
 from sqlalchemy.ext.asyncio import create_async_engine
-from web_helpers import parse
+from web_helpers import Clock, parse
 
 from app.engine import Stent
 from app.settings import DEV_SECRET_KEY, Settings
@@ -32,21 +32,6 @@ from app.web.users import UserStore
 
 COOKIE = "stent_desk_session"
 HOUR = 3600.0
-
-
-@dataclass
-class Clock:
-    """The app's time, moved by the test."""
-
-    now: float = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

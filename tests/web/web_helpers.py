@@ -80,3 +80,16 @@ async def open_wait(executor: Stent, execution_id: str, name: str) -> int:
                 if wait.name == name:
                     return wait.wait_id
             await asyncio.sleep(0.01)
+
+
+CLOCK_START = 1_800_000_000.0  # a whole number of minutes and hours since the epoch
+
+
+class Clock:
+    """The app's time (seconds since the epoch), moved by the test."""
+
+    def __init__(self, now: float = CLOCK_START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
