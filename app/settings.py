@@ -160,8 +160,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 "its own after its last heartbeat (one every third of this). A dead "
                 "process's executions are taken over after it.", _duration),
     SettingSpec("database_pool_size", "STENT_DATABASE_POOL_SIZE", "8",
-                "PostgreSQL connections per process for writes (half as many more for "
-                "reads, one for LISTEN). Keep replicas * 1.5 * this under the server's "
+                "PostgreSQL connections per process for the executor's writes (half as "
+                "many more for its reads; with LISTEN and the dashboard's own, 23 in all "
+                "by default). Keep the replicas' total under the server's "
                 "`max_connections`.", _positive_int),
     SettingSpec("host", "STENT_HOST", "127.0.0.1", "Interface the web server listens on."),
     SettingSpec("trusted_proxies", "STENT_TRUSTED_PROXIES", "",

@@ -2,8 +2,9 @@
 
 Once a transaction that changes an execution another worker owns has committed, its
 process sends ``pg_notify`` to the owner's channel (see ``store._notify`` and
-``PostgresDatabase._notify_loop``), carrying the completion when it fits. The listener holds one connection of its own
-(asyncpg: SQLAlchemy's pool has no notification API) and reconnects when it is lost.
+``PostgresDatabase._notify_loop``), carrying the completion when it fits. The listener
+holds one connection of its own (asyncpg: SQLAlchemy's pool has no notification API) and
+reconnects when it is lost.
 Notifications sent while it is away are lost; the worker's poll is the safety net, and a
 reconnect asks for one at once.
 """

@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .state import desk
 from .tables import rate_limits
-from .users import BUSY_TIMEOUT_MS, async_url
+from .users import BUSY_TIMEOUT_MS, WEB_POOL_OVERFLOW, WEB_POOL_SIZE, async_url
 
 # How often each limiter deletes the windows that ended more than a period ago. Stale rows
 # cost only space (a hit reads its own two windows by primary key), so once a minute is
@@ -151,7 +151,8 @@ def counting_engine(database_url: str) -> AsyncEngine:
     statements are the same on both databases; only this per-connection setting is spelled
     twice.
     """
-    engine = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT",
+                                 pool_size=WEB_POOL_SIZE, max_overflow=WEB_POOL_OVERFLOW)
     event.listen(engine.sync_engine, "connect",
                  _sqlite_setup if engine.dialect.name == "sqlite" else _postgresql_setup)
     return engine

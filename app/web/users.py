@@ -37,6 +37,13 @@ class UserRecord:
     login_count: int
 
 
+# Each of the web layer's two pools (people and tokens; rate limits) holds at most this
+# many connections: with the executor's, a process stays at STENT_DATABASE_POOL_SIZE * 1.5
+# + 11 connections to PostgreSQL.
+WEB_POOL_SIZE = 2
+WEB_POOL_OVERFLOW = 3
+
+
 def async_url(url: str) -> str:
     """``url`` with an async driver (``sqlite://`` becomes ``sqlite+aiosqlite://``)."""
     parsed = make_url(url)
@@ -49,7 +56,8 @@ class UserStore:
     """Records logins in the ``users`` table; reads a person back by subject."""
 
     def __init__(self, database_url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(async_url(database_url))
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(database_url), pool_size=WEB_POOL_SIZE, max_overflow=WEB_POOL_OVERFLOW)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
