@@ -23,7 +23,8 @@ run: $(STAMP)
 test: $(STAMP) e2e-setup
 	$(BIN)/ruff check app workflows tests alembic e2e
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider tests e2e
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python tests/pg_databases.py)}" \
+		$(BIN)/pytest -q -p no:cacheprovider tests e2e
 
 # Debian's Chromium (browser downloads are impossible here) and the npm packages the
 # browser tests inject (axe-core); each step is skipped when already done.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -184,3 +185,22 @@ def database_for(request: pytest.FixtureRequest, sqlite_file: Path) -> Iterator[
         yield database_url(name)
     finally:
         databases.drop(name)
+
+
+def main() -> int:
+    """``python tests/pg_databases.py``: print the test server's URL when it answers (for
+    ``make test`` to set ``TEST_DATABASE_URL``), else say loudly on stderr that the
+    PostgreSQL cases will be skipped, and print nothing."""
+    try:
+        asyncio.run(admin("SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        shown = make_url(admin_dsn()).render_as_string(hide_password=True)
+        print(f"*** PostgreSQL TEST SERVER NOT AVAILABLE at {shown}: {type(exc).__name__}: "
+              f"{exc}; the PostgreSQL cases will be SKIPPED ***", file=sys.stderr)
+        return 0
+    print(admin_dsn())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
