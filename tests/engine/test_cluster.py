@@ -9,6 +9,9 @@ the same with real processes and ``kill -9``.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -16,11 +19,12 @@ from typing import Any
 import asyncpg
 import pytest
 from engine_helpers import until_state, until_waiting
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.engine import Stent, WaitClosed
+from app.engine import Stent, WaitClosed, leases
 from app.engine.notify import libpq_dsn
-from app.engine.tables import executions
+from app.engine.tables import executions, workers
 
 RUNS: dict[str, int] = {}  # activity runs per key, across every executor of a test
 ONLY_POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -221,3 +225,35 @@ async def test_replicas_starting_together_on_an_empty_database_migrate_once(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_a_restart_takes_a_dead_predecessors_executions_at_once_not_a_live_ones(
+        db_url: str) -> None:
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a pid whose process has ended, on this machine
+    async with Stent(db_url, poll_interval=0.05) as first:
+        eids = [await first.dispatch(approve_then_record, f"r{n}") for n in range(4)]
+        for eid in eids:
+            await until_waiting(first, eid, "approval")
+
+    def crashed(conn: Connection) -> None:
+        """As if two processes had held them and stopped without handing them back: one
+        whose process is gone, one still running (this one), both with fresh heartbeats."""
+        now = time.time()
+        for worker, pid in (("gone", ended.pid), ("alive", os.getpid())):
+            conn.execute(insert(workers).values(id=worker, host="here", pid=pid,
+                                                machine=leases.machine(), started_at=now,
+                                                heartbeat_at=now))
+        for n, eid in enumerate(eids):
+            conn.execute(update(executions).where(executions.c.id == eid)
+                         .values(lease_owner="gone" if n < 2 else "alive"))
+
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(crashed)
+    await engine.dispose()
+    async with Stent(db_url, poll_interval=0.05) as restarted:
+        async with asyncio.timeout(5):  # well within the 15 s lease
+            while set((await owners(restarted, eids[:2])).values()) != {restarted.worker_id}:
+                await asyncio.sleep(0.02)
+        assert set((await owners(restarted, eids[2:])).values()) == {"alive"}
