@@ -12,6 +12,7 @@ from typing import Any
 from . import codec, context, leases, outcomes, queries, registry, store, worker_queries
 from .database import Database, PostgresDatabase
 from .errors import LeaseLost, WorkflowNotRegistered
+from .membership import Membership
 from .notify import Listener
 from .records import FINISHED_STATES
 from .registry import DurableFunction
@@ -47,7 +48,8 @@ class Worker:
         self._poll_since = 0.0
         self._cap_scheduled = False
         self.lease_seconds = lease_seconds
-        self._claim_wanted = asyncio.Event()
+        self.membership = Membership(db, worker_id, lease_seconds, clock, self._adopt,
+                                     self._drop_all)
         self._listener: Listener | None = None
 
     async def start(self) -> None:
@@ -55,7 +57,6 @@ class Worker:
         and resume them; their replays schedule their stored deadlines."""
         self.running = True
         self.timers.start()
-        await self.db.write(leases.register, self.worker_id)
         self._poll_since = self.clock()
         if isinstance(self.db, PostgresDatabase):
             self._listener = Listener(
@@ -63,10 +64,9 @@ class Worker:
                               leases.UNOWNED_CHANNEL: lambda _eid: self.want_claim()},
                 name=f"stent-listen-{self.worker_id}", on_reconnect=self._poll_soon)
             await self._listener.start()
-        while await self._claim_round(at_start=True):
-            pass
+        await self.membership.join()
         self._spawn(self._housekeeping())
-        self._spawn(self._keep_leases())
+        self._spawn(self.membership.keep())
 
     async def stop(self) -> None:
         """Drop every execution from memory (nothing is recorded), stop background work and
@@ -81,11 +81,7 @@ class Worker:
         self._runs.clear()
         await self.timers.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
-        try:
-            await self.db.write(leases.release, self.worker_id, self.clock())
-        except Exception:
-            log.warning("could not hand executions back; they are taken over once the "
-                        "lease of %s s expires", self.lease_seconds, exc_info=True)
+        await self.membership.leave()
 
     def start_execution(self, eid: str, durable: DurableFunction, arguments: Any) -> None:
         """Run a newly stored execution."""
@@ -155,7 +151,7 @@ class Worker:
 
     def want_claim(self) -> None:
         """Some execution has no owner: claim now rather than at the next heartbeat."""
-        self._claim_wanted.set()
+        self.membership.want_claim()
 
     def _poll_soon(self) -> None:
         self._spawn(self._poll_others())
@@ -401,40 +397,8 @@ class Worker:
             self._spawn(self._load(row.id))  # its replay schedules its own deadlines
 
     # ------------------------------------------------------------------ leases
-    async def _keep_leases(self) -> None:
-        """Renew this worker's leases (one heartbeat) and claim what nobody runs."""
-        interval = self.lease_seconds / 3
-        renewed = time.monotonic()
-        while True:
-            try:
-                await asyncio.wait_for(self._claim_wanted.wait(), interval)
-            except TimeoutError:
-                pass
-            self._claim_wanted.clear()
-            try:
-                if time.monotonic() - renewed >= interval:
-                    if not await self.db.write(leases.heartbeat, self.worker_id):
-                        await self._rejoin()
-                    renewed = time.monotonic()
-                while await self._claim_round(at_start=False):
-                    pass
-            except Exception:
-                log.warning("lease upkeep failed; retrying", exc_info=True)
-
-    async def _rejoin(self) -> None:
-        """This worker was taken for dead (paused past its lease): its executions may run
-        elsewhere now, so drop them all and start over as a new member."""
-        log.error("worker %s missed its lease; dropping its executions", self.worker_id)
-        for run in list(self._runs.values()):
-            run.evict()
-        self._runs.clear()
-        await self.db.write(leases.release, self.worker_id, self.clock())
-        await self.db.write(leases.register, self.worker_id)
-
-    async def _claim_round(self, at_start: bool) -> bool:
-        """Claim a batch of unowned executions and executions of dead workers, and run
-        them; True when the batch was full (there may be more)."""
-        claimed = await self.db.write(_claim, self.worker_id, self.lease_seconds, at_start)
+    def _adopt(self, claimed: list[tuple[str, str]]) -> None:
+        """Run executions this worker just claimed (by replay)."""
         for eid, workflow in claimed:
             if registry.lookup(workflow) is None:
                 log.warning("execution %s: workflow %s is not loaded; left waiting", eid,
@@ -442,7 +406,12 @@ class Worker:
                 continue
             if eid not in self._runs and eid not in self._loading:
                 self._spawn(self._load(eid))
-        return len(claimed) >= leases.CLAIM_BATCH
+
+    def _drop_all(self) -> None:
+        """Forget every execution in memory, recording nothing (see ``Membership``)."""
+        for run in list(self._runs.values()):
+            run.evict()
+        self._runs.clear()
 
     def fill_gap(self, run: Run) -> None:
         """Read completions of ``run`` that another process wrote, and deliver them.
@@ -477,14 +446,6 @@ class Worker:
                 run.filling = False
 
         self._spawn(_fill())
-
-
-def _claim(tx: Any, me: str, lease_seconds: float, at_start: bool) -> list[Any]:
-    """One claim transaction: find dead workers, then take a batch (if there is work)."""
-    dead = leases.dead_workers(tx, me, lease_seconds, at_start)
-    if not dead and not leases.any_unowned(tx):
-        return []
-    return leases.claim(tx, me, dead)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
