@@ -228,8 +228,8 @@ class LimitRequests:
     def __init__(self, app: ASGIApp, limiter: RateLimiter,
                  routes: Collection[tuple[str, str]],
                  key: Callable[[Request], str] = client_address,
-                 message: str = "Too many attempts from your address. Wait a minute, "
-                                "then try again.") -> None:
+                 message: str = "Too many attempts from your address. Try again in "
+                                "{seconds} seconds.") -> None:
         self.app = app
         self.limiter = limiter
         self.routes = frozenset(routes)
@@ -246,6 +246,7 @@ class LimitRequests:
             await self.app(scope, receive, send)
             return
         response = desk(request).templates.TemplateResponse(
-            request, "errors/page.html", {"status": 429, "message": self.message},
+            request, "errors/page.html",
+            {"status": 429, "message": self.message.format(seconds=verdict.retry_after)},
             status_code=429, headers={"Retry-After": str(verdict.retry_after)})
         await response(scope, receive, send)

@@ -367,7 +367,8 @@ async def test_login_attempts_are_rate_limited_per_client_address(
         # attempts still weigh 3 * (60 - s) / 60 at s seconds into the next, leaving room
         # for one more at s = 20, 80 s from now (the clock is the app's: exactly 80).
         assert refused.status_code == 429 and refused.headers["retry-after"] == "80"
-        assert "Too many attempts" in parse(refused).get_text()
+        assert "Too many attempts from your address. Try again in 80 seconds." in parse(
+            refused).get_text()
         assert (await client.get("/login")).status_code == 200  # the page itself is not
         assert (await other.get("/login/sso")).status_code == 302
 
