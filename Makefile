@@ -22,6 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP) e2e-setup
 	$(BIN)/ruff check app workflows tests alembic e2e
+	$(BIN)/ruff format --check app workflows tests alembic e2e
 	$(BIN)/mypy
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python tests/pg_databases.py)}" \
 		$(BIN)/pytest -q -p no:cacheprovider tests e2e
@@ -32,8 +33,8 @@ e2e-setup: $(STAMP)
 	./e2e/setup.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workflows tests alembic
-	$(BIN)/ruff format --check app workflows tests alembic
+	$(BIN)/ruff check app workflows tests alembic e2e
+	$(BIN)/ruff format --check app workflows tests alembic e2e
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

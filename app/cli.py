@@ -27,30 +27,74 @@ DEMO_SETTLE_SECONDS = 5.0
 DEMO: tuple[tuple[str, list[Any], dict[str, str]], ...] = (
     ("workflows.approval.approval_workflow", ["REQ-2041"], {"email": "marketing@example.com"}),
     ("workflows.approval.approval_workflow", ["REQ-2042"], {"email": "hr@example.com"}),
-    ("workflows.purchase_approval.purchase_approval",
-     [{"item": "Standing desk", "amount": 640.0, "currency": "EUR",
-       "requester": "ana@example.com"}], {"email": "ana@example.com"}),
-    ("workflows.purchase_approval.purchase_approval",
-     [{"item": "Build servers for CI", "amount": 18500.0, "currency": "EUR",
-       "requester": "li@example.com"}], {"email": "li@example.com"}),
-    ("workflows.multi_step_approval.multi_step_approval",
-     [{"id": "DOC-311", "title": "Vendor contract: Acme Cloud 2025",
-       "url": "https://docs.example.com/contracts/311"}], {"email": "legal@example.com"}),
-    ("workflows.multi_step_approval.multi_step_approval",
-     [{"id": "DOC-312", "title": "Travel policy 2025",
-       "url": "https://docs.example.com/policies/312"}], {"email": "people@example.com"}),
-    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10482"],
-     {"email": "shop@example.com"}),
-    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10483"],
-     {"email": "shop@example.com"}),
-    ("workflows.approval_with_timeout.approval_with_timeout", ["REQ-2043", 48],
-     {"email": "sam@example.com"}),
-    ("workflows.approval_with_timeout.approval_with_signal_timeout", ["REQ-2044", 24],
-     {"email": "ops@example.com"}),
-    ("workflows.webhook_processor.webhook_processor",
-     [{"source": "payments", "endpoint": "/hooks/payments"}], {"email": "billing@example.com"}),
-    ("workflows.webhook_processor.webhook_processor",
-     [{"source": "crm", "endpoint": "/hooks/crm"}], {"email": "sales@example.com"}),
+    (
+        "workflows.purchase_approval.purchase_approval",
+        [
+            {
+                "item": "Standing desk",
+                "amount": 640.0,
+                "currency": "EUR",
+                "requester": "ana@example.com",
+            }
+        ],
+        {"email": "ana@example.com"},
+    ),
+    (
+        "workflows.purchase_approval.purchase_approval",
+        [
+            {
+                "item": "Build servers for CI",
+                "amount": 18500.0,
+                "currency": "EUR",
+                "requester": "li@example.com",
+            }
+        ],
+        {"email": "li@example.com"},
+    ),
+    (
+        "workflows.multi_step_approval.multi_step_approval",
+        [
+            {
+                "id": "DOC-311",
+                "title": "Vendor contract: Acme Cloud 2025",
+                "url": "https://docs.example.com/contracts/311",
+            }
+        ],
+        {"email": "legal@example.com"},
+    ),
+    (
+        "workflows.multi_step_approval.multi_step_approval",
+        [
+            {
+                "id": "DOC-312",
+                "title": "Travel policy 2025",
+                "url": "https://docs.example.com/policies/312",
+            }
+        ],
+        {"email": "people@example.com"},
+    ),
+    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10482"], {"email": "shop@example.com"}),
+    ("workflows.order_fulfillment.order_fulfillment", ["ORD-10483"], {"email": "shop@example.com"}),
+    (
+        "workflows.approval_with_timeout.approval_with_timeout",
+        ["REQ-2043", 48],
+        {"email": "sam@example.com"},
+    ),
+    (
+        "workflows.approval_with_timeout.approval_with_signal_timeout",
+        ["REQ-2044", 24],
+        {"email": "ops@example.com"},
+    ),
+    (
+        "workflows.webhook_processor.webhook_processor",
+        [{"source": "payments", "endpoint": "/hooks/payments"}],
+        {"email": "billing@example.com"},
+    ),
+    (
+        "workflows.webhook_processor.webhook_processor",
+        [{"source": "crm", "endpoint": "/hooks/crm"}],
+        {"email": "sales@example.com"},
+    ),
 )
 
 
@@ -70,9 +114,14 @@ def load_workflows(modules: Sequence[str]) -> None:
 def executor(settings: Settings, *, run_worker: bool) -> Stent:
     """A ``Stent`` executor configured by the settings (a worker, or a client)."""
     try:
-        return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
-                     sqlite_synchronous=settings.sqlite_synchronous, run_worker=run_worker,
-                     lease_seconds=settings.lease_seconds, pool_size=settings.database_pool_size)
+        return Stent(
+            settings.database_url,
+            max_signal_bytes=settings.max_signal_bytes,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            run_worker=run_worker,
+            lease_seconds=settings.lease_seconds,
+            pool_size=settings.database_pool_size,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -97,8 +146,11 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         app = create_app(settings, executor(settings, run_worker=True))
     except ValueError as exc:  # a refused production configuration
         raise UsageError(str(exc)) from exc
-    print(f"Stent Desk on http://{settings.host}:{settings.port} "
-          f"({display_url(settings.database_url)}); Ctrl-C to stop", flush=True)
+    print(
+        f"Stent Desk on http://{settings.host}:{settings.port} "
+        f"({display_url(settings.database_url)}); Ctrl-C to stop",
+        flush=True,
+    )
     await serve_app(app, settings.host, settings.port, settings.trusted_proxies)
     print("Stent Desk stopped", flush=True)
     return 0
@@ -140,8 +192,9 @@ async def settle(stent: Stent, eid: str, timeout: float) -> ExecutionState:
 async def list_executions(args: argparse.Namespace, settings: Settings) -> int:
     """Print executions, newest first, as an aligned table."""
     async with executor(settings, run_worker=False) as stent:
-        page = await stent.list_executions(state=args.state, workflow=args.workflow,
-                                           waiting=args.waiting, limit=args.limit)
+        page = await stent.list_executions(
+            state=args.state, workflow=args.workflow, waiting=args.waiting, limit=args.limit
+        )
     print(out.executions_table(page.items))
     return 0
 
@@ -172,8 +225,9 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
     sender = None if args.sender_email is None else {"email": args.sender_email}
     async with executor(settings, run_worker=False) as stent:
         try:
-            receipt = await stent.send_signal(args.id, args.name, payload, sender=sender,
-                                              idempotency_key=args.idempotency_key)
+            receipt = await stent.send_signal(
+                args.id, args.name, payload, sender=sender, idempotency_key=args.idempotency_key
+            )
         except ValueError as exc:
             errors = exc.errors if isinstance(exc, SignalValidationError) else {}
             return fail(str(exc), errors)

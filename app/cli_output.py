@@ -62,8 +62,10 @@ def schema_summary(schema: dict[str, Any] | None) -> str:
     if not isinstance(properties, dict):
         return _type_of(schema)
     required = set(schema.get("required", ()))
-    fields = [f"{name}{'*' if name in required else ''}: {_type_of(sub)}"
-              for name, sub in properties.items()]
+    fields = [
+        f"{name}{'*' if name in required else ''}: {_type_of(sub)}"
+        for name, sub in properties.items()
+    ]
     return ", ".join(fields) or "object"
 
 
@@ -89,9 +91,13 @@ def executions_table(items: Sequence[ExecutionSummary]) -> str:
 def execution_text(state: ExecutionState) -> str:
     """The execution's own fields, one ``label  value`` line each."""
     fields = (
-        ("Execution", state.id), ("Workflow", state.workflow), ("State", state.state),
-        ("Created", iso(state.created_at)), ("Updated", iso(state.updated_at)),
-        ("Finished", iso(state.finished_at)), ("Args", to_json(state.args)),
+        ("Execution", state.id),
+        ("Workflow", state.workflow),
+        ("State", state.state),
+        ("Created", iso(state.created_at)),
+        ("Updated", iso(state.updated_at)),
+        ("Finished", iso(state.finished_at)),
+        ("Args", to_json(state.args)),
         ("Kwargs", to_json(state.kwargs)),
         ("Initiator", NONE if state.initiator is None else to_json(state.initiator)),
         ("Result", result_text(state.result)),
@@ -101,25 +107,54 @@ def execution_text(state: ExecutionState) -> str:
 
 def steps_table(steps: Sequence[StepRecord]) -> str:
     """The execution's recorded steps, in order."""
-    rows = [(str(s.step_no), s.kind, s.name, s.status, str(s.attempts), s.title or "",
-             iso(s.completed_at)) for s in steps]
+    rows = [
+        (
+            str(s.step_no),
+            s.kind,
+            s.name,
+            s.status,
+            str(s.attempts),
+            s.title or "",
+            iso(s.completed_at),
+        )
+        for s in steps
+    ]
     return table(("STEP", "KIND", "NAME", "STATUS", "ATTEMPTS", "TITLE", "COMPLETED"), rows)
 
 
 def waits_table(waits: Sequence[WaitInfo]) -> str:
     """The execution's open waits with their title and the shape of the payload they take."""
-    rows = [(str(w.step_no), w.name, w.title or "", iso(w.since), iso(w.deadline),
-             schema_summary(w.schema)) for w in waits]
+    rows = [
+        (
+            str(w.step_no),
+            w.name,
+            w.title or "",
+            iso(w.since),
+            iso(w.deadline),
+            schema_summary(w.schema),
+        )
+        for w in waits
+    ]
     return table(("STEP", "SIGNAL", "TITLE", "SINCE", "DEADLINE", "SCHEMA"), rows)
 
 
 def signals_table(signals: Sequence[SignalRecord]) -> str:
     """The execution's signals in arrival order, with who sent them and what consumed them."""
-    rows = [(str(s.seq), s.name, _sender(s.sender), s.state,
-             NONE if s.consumed_by_step is None else str(s.consumed_by_step),
-             iso(s.received_at), to_json(s.payload)) for s in signals]
-    return table(("SEQ", "NAME", "SENDER", "STATE", "CONSUMED BY STEP", "RECEIVED", "PAYLOAD"),
-                 rows)
+    rows = [
+        (
+            str(s.seq),
+            s.name,
+            _sender(s.sender),
+            s.state,
+            NONE if s.consumed_by_step is None else str(s.consumed_by_step),
+            iso(s.received_at),
+            to_json(s.payload),
+        )
+        for s in signals
+    ]
+    return table(
+        ("SEQ", "NAME", "SENDER", "STATE", "CONSUMED BY STEP", "RECEIVED", "PAYLOAD"), rows
+    )
 
 
 def section(title: str, body: str, empty: bool) -> str:
@@ -134,8 +169,10 @@ def receipt_text(receipt: SignalReceipt) -> str:
     else:
         outcome = "queued until the execution waits for it"
     duplicate = " (duplicate: already received with this idempotency key)"
-    return (f"signal {receipt.signal_id} {receipt.name!r} #{receipt.seq} to execution "
-            f"{receipt.execution_id}: {outcome}{duplicate if receipt.duplicate else ''}")
+    return (
+        f"signal {receipt.signal_id} {receipt.name!r} #{receipt.seq} to execution "
+        f"{receipt.execution_id}: {outcome}{duplicate if receipt.duplicate else ''}"
+    )
 
 
 def _sender(sender: dict[str, Any] | None) -> str:

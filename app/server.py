@@ -35,7 +35,14 @@ async def serve(app: Starlette, host: str, port: int, trusted_proxies: str = "")
     """Serve ``app`` until SIGINT or SIGTERM; forwarding headers are believed only from
     ``trusted_proxies`` (comma-separated addresses, ``*``, or empty for none)."""
     proxies = trusted_proxies.strip()
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    proxy_headers=bool(proxies),
-                                    forwarded_allow_ips=proxies or None))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
+        )
+    )
     await server.serve()

@@ -144,85 +144,196 @@ class SettingSpec:
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("database_url", "STENT_DATABASE_URL", "sqlite+aiosqlite:///stent.db",
-                "SQLAlchemy URL of the database holding executions, steps and signals."),
-    SettingSpec("workflow_modules", "STENT_WORKFLOW_MODULES", None,
-                "Comma-separated modules to import so their `@Stent.durable` workflows are "
-                "registered. Default: the example workflows.", _modules),
-    SettingSpec("max_signal_bytes", "STENT_MAX_SIGNAL_BYTES", "262144",
-                "Largest accepted signal payload, in bytes of its JSON encoding.",
-                _positive_int),
-    SettingSpec("sqlite_synchronous", "STENT_SQLITE_SYNCHRONOUS", "FULL",
-                "SQLite `PRAGMA synchronous`: FULL survives power loss; NORMAL is faster "
-                "and survives a crash of the process.", _synchronous),
-    SettingSpec("lease_seconds", "STENT_LEASE_SECONDS", "15",
-                "Several processes on one database: how long a process's executions stay "
-                "its own after its last heartbeat (one every third of this). A dead "
-                "process's executions are taken over after it.", _duration),
-    SettingSpec("database_pool_size", "STENT_DATABASE_POOL_SIZE", "8",
-                "PostgreSQL connections per process for the executor's writes (half as "
-                "many more for its reads; with LISTEN and the dashboard's own, 23 in all "
-                "by default). Keep the replicas' total under the server's "
-                "`max_connections`.", _positive_int),
+    SettingSpec(
+        "database_url",
+        "STENT_DATABASE_URL",
+        "sqlite+aiosqlite:///stent.db",
+        "SQLAlchemy URL of the database holding executions, steps and signals.",
+    ),
+    SettingSpec(
+        "workflow_modules",
+        "STENT_WORKFLOW_MODULES",
+        None,
+        "Comma-separated modules to import so their `@Stent.durable` workflows are "
+        "registered. Default: the example workflows.",
+        _modules,
+    ),
+    SettingSpec(
+        "max_signal_bytes",
+        "STENT_MAX_SIGNAL_BYTES",
+        "262144",
+        "Largest accepted signal payload, in bytes of its JSON encoding.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "sqlite_synchronous",
+        "STENT_SQLITE_SYNCHRONOUS",
+        "FULL",
+        "SQLite `PRAGMA synchronous`: FULL survives power loss; NORMAL is faster "
+        "and survives a crash of the process.",
+        _synchronous,
+    ),
+    SettingSpec(
+        "lease_seconds",
+        "STENT_LEASE_SECONDS",
+        "15",
+        "Several processes on one database: how long a process's executions stay "
+        "its own after its last heartbeat (one every third of this). A dead "
+        "process's executions are taken over after it.",
+        _duration,
+    ),
+    SettingSpec(
+        "database_pool_size",
+        "STENT_DATABASE_POOL_SIZE",
+        "8",
+        "PostgreSQL connections per process for the executor's writes (half as "
+        "many more for its reads; with LISTEN and the dashboard's own, 23 in all "
+        "by default). Keep the replicas' total under the server's "
+        "`max_connections`.",
+        _positive_int,
+    ),
     SettingSpec("host", "STENT_HOST", "127.0.0.1", "Interface the web server listens on."),
-    SettingSpec("trusted_proxies", "STENT_TRUSTED_PROXIES", "",
-                "Comma-separated addresses (or `*`) of the reverse proxies or load balancers "
-                "in front of the app, whose `X-Forwarded-For`/`X-Forwarded-Proto` are "
-                "believed. Empty: none; the connecting address is the client's (and behind "
-                "a balancer every client would share one rate limit).", _optional_text),
+    SettingSpec(
+        "trusted_proxies",
+        "STENT_TRUSTED_PROXIES",
+        "",
+        "Comma-separated addresses (or `*`) of the reverse proxies or load balancers "
+        "in front of the app, whose `X-Forwarded-For`/`X-Forwarded-Proto` are "
+        "believed. Empty: none; the connecting address is the client's (and behind "
+        "a balancer every client would share one rate limit).",
+        _optional_text,
+    ),
     SettingSpec("port", "STENT_PORT", "8000", "TCP port the web server listens on.", _port),
-    SettingSpec("env", "STENT_DESK_ENV", "development",
-                "`development` (the default of `make run`: development login on) or "
-                "`production`.", _env),
-    SettingSpec("secret_key", "STENT_SECRET_KEY", DEV_SECRET_KEY,
-                "Key that signs session cookies and CSRF tokens. In production: a random "
-                "value of at least 32 characters.", _text),
-    SettingSpec("dev_login", "STENT_DEV_LOGIN", "true",
-                "Offer the development login (pick any name, email and groups). Only "
-                "honoured in development; production refuses to start unless it is false.",
-                _bool),
-    SettingSpec("secure_cookies", "STENT_SECURE_COOKIES", "false",
-                "Mark cookies Secure (HTTPS only). Turn on behind HTTPS; production "
-                "refuses to start without it.", _bool),
-    SettingSpec("inbox_refresh_seconds", "STENT_INBOX_REFRESH_SECONDS", "1",
-                "How often an open inbox re-checks for waits that opened or closed.",
-                _positive_int),
-    SettingSpec("oidc_issuer", "STENT_OIDC_ISSUER", "",
-                "OpenID Connect issuer URL (or its `/.well-known/openid-configuration` "
-                "discovery URL) for single sign-on. Empty: single sign-on is off.",
-                _optional_text),
-    SettingSpec("oidc_client_id", "STENT_OIDC_CLIENT_ID", "",
-                "Client id of Stent Desk at the OpenID Connect provider.", _optional_text),
-    SettingSpec("oidc_client_secret", "STENT_OIDC_CLIENT_SECRET", "",
-                "Client secret of Stent Desk at the OpenID Connect provider. Register "
-                "`<public URL>/auth/callback` as its redirect URI and `<public URL>/login` as "
-                "its post-logout redirect URI.", _optional_text),
-    SettingSpec("oidc_scopes", "STENT_OIDC_SCOPES", "openid email profile groups",
-                "Scopes to ask the provider for, space-separated (`openid` is required).",
-                _text),
-    SettingSpec("oidc_groups_claim", "STENT_OIDC_GROUPS_CLAIM", "groups",
-                "The ID token (or userinfo) claim that lists a person's groups.", _text),
-    SettingSpec("allowed_email_domains", "STENT_ALLOWED_EMAIL_DOMAINS", "",
-                "Comma-separated email domains whose people may log in with single sign-on "
-                "(for example `example.com, example.org`). Empty: any domain.", _domains),
-    SettingSpec("admin_group", "STENT_ADMIN_GROUP", "stent-admins",
-                "The group whose members are administrators.", _text),
-    SettingSpec("auditor_group", "STENT_AUDITOR_GROUP", "stent-auditors",
-                "The group whose members are auditors (read everything, answer nothing).",
-                _text),
-    SettingSpec("session_idle_timeout", "STENT_SESSION_IDLE_TIMEOUT", "8h",
-                "Log out a session unused for this long (`30m`, `8h`, `1d`, or seconds).",
-                _duration),
-    SettingSpec("session_absolute_timeout", "STENT_SESSION_ABSOLUTE_TIMEOUT", "7d",
-                "Log out a session this long after its login, however active.", _duration),
-    SettingSpec("login_rate_limit", "STENT_LOGIN_RATE_LIMIT", "20/minute",
-                "Most login attempts (`POST /login`, `/login/sso`, `/auth/callback`) one client "
-                "address may make in a sliding window, e.g. `20/minute`, counted in the "
-                "database for all the app's processes together; more get a 429.", _rate),
-    SettingSpec("api_rate_limit", "STENT_API_RATE_LIMIT", "600/minute",
-                "Most API requests (`/api/...`, authenticated with an API token) one client "
-                "address may make in a sliding window, counted like logins; more get a 429 "
-                "problem.", _rate),
+    SettingSpec(
+        "env",
+        "STENT_DESK_ENV",
+        "development",
+        "`development` (the default of `make run`: development login on) or `production`.",
+        _env,
+    ),
+    SettingSpec(
+        "secret_key",
+        "STENT_SECRET_KEY",
+        DEV_SECRET_KEY,
+        "Key that signs session cookies and CSRF tokens. In production: a random "
+        "value of at least 32 characters.",
+        _text,
+    ),
+    SettingSpec(
+        "dev_login",
+        "STENT_DEV_LOGIN",
+        "true",
+        "Offer the development login (pick any name, email and groups). Only "
+        "honoured in development; production refuses to start unless it is false.",
+        _bool,
+    ),
+    SettingSpec(
+        "secure_cookies",
+        "STENT_SECURE_COOKIES",
+        "false",
+        "Mark cookies Secure (HTTPS only). Turn on behind HTTPS; production "
+        "refuses to start without it.",
+        _bool,
+    ),
+    SettingSpec(
+        "inbox_refresh_seconds",
+        "STENT_INBOX_REFRESH_SECONDS",
+        "1",
+        "How often an open inbox re-checks for waits that opened or closed.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "oidc_issuer",
+        "STENT_OIDC_ISSUER",
+        "",
+        "OpenID Connect issuer URL (or its `/.well-known/openid-configuration` "
+        "discovery URL) for single sign-on. Empty: single sign-on is off.",
+        _optional_text,
+    ),
+    SettingSpec(
+        "oidc_client_id",
+        "STENT_OIDC_CLIENT_ID",
+        "",
+        "Client id of Stent Desk at the OpenID Connect provider.",
+        _optional_text,
+    ),
+    SettingSpec(
+        "oidc_client_secret",
+        "STENT_OIDC_CLIENT_SECRET",
+        "",
+        "Client secret of Stent Desk at the OpenID Connect provider. Register "
+        "`<public URL>/auth/callback` as its redirect URI and `<public URL>/login` as "
+        "its post-logout redirect URI.",
+        _optional_text,
+    ),
+    SettingSpec(
+        "oidc_scopes",
+        "STENT_OIDC_SCOPES",
+        "openid email profile groups",
+        "Scopes to ask the provider for, space-separated (`openid` is required).",
+        _text,
+    ),
+    SettingSpec(
+        "oidc_groups_claim",
+        "STENT_OIDC_GROUPS_CLAIM",
+        "groups",
+        "The ID token (or userinfo) claim that lists a person's groups.",
+        _text,
+    ),
+    SettingSpec(
+        "allowed_email_domains",
+        "STENT_ALLOWED_EMAIL_DOMAINS",
+        "",
+        "Comma-separated email domains whose people may log in with single sign-on "
+        "(for example `example.com, example.org`). Empty: any domain.",
+        _domains,
+    ),
+    SettingSpec(
+        "admin_group",
+        "STENT_ADMIN_GROUP",
+        "stent-admins",
+        "The group whose members are administrators.",
+        _text,
+    ),
+    SettingSpec(
+        "auditor_group",
+        "STENT_AUDITOR_GROUP",
+        "stent-auditors",
+        "The group whose members are auditors (read everything, answer nothing).",
+        _text,
+    ),
+    SettingSpec(
+        "session_idle_timeout",
+        "STENT_SESSION_IDLE_TIMEOUT",
+        "8h",
+        "Log out a session unused for this long (`30m`, `8h`, `1d`, or seconds).",
+        _duration,
+    ),
+    SettingSpec(
+        "session_absolute_timeout",
+        "STENT_SESSION_ABSOLUTE_TIMEOUT",
+        "7d",
+        "Log out a session this long after its login, however active.",
+        _duration,
+    ),
+    SettingSpec(
+        "login_rate_limit",
+        "STENT_LOGIN_RATE_LIMIT",
+        "20/minute",
+        "Most login attempts (`POST /login`, `/login/sso`, `/auth/callback`) one client "
+        "address may make in a sliding window, e.g. `20/minute`, counted in the "
+        "database for all the app's processes together; more get a 429.",
+        _rate,
+    ),
+    SettingSpec(
+        "api_rate_limit",
+        "STENT_API_RATE_LIMIT",
+        "600/minute",
+        "Most API requests (`/api/...`, authenticated with an API token) one client "
+        "address may make in a sliding window, counted like logins; more get a 429 "
+        "problem.",
+        _rate,
+    ),
 )
 
 
@@ -284,8 +395,10 @@ class Settings:
         """Every reason not to serve with these settings (empty when there is none)."""
         found = []
         if self.sso_enabled and not (self.oidc_client_id and self.oidc_client_secret):
-            found.append("STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or "
-                         "STENT_OIDC_CLIENT_SECRET is empty")
+            found.append(
+                "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or "
+                "STENT_OIDC_CLIENT_SECRET is empty"
+            )
         if self.sso_enabled and "openid" not in self.oidc_scopes.split():
             found.append("STENT_OIDC_SCOPES must include openid")
         if self.env == "production":
@@ -294,19 +407,21 @@ class Settings:
             if self.secret_key == DEV_SECRET_KEY:
                 found.append("STENT_SECRET_KEY is the development default")
             elif len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
-                found.append(f"STENT_SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} "
-                             "characters")
+                found.append(f"STENT_SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
             if not self.secure_cookies:
-                found.append("cookies are not marked Secure (set STENT_SECURE_COOKIES=true "
-                             "and serve over HTTPS)")
+                found.append(
+                    "cookies are not marked Secure (set STENT_SECURE_COOKIES=true "
+                    "and serve over HTTPS)"
+                )
         return found
 
     def check(self) -> None:
         """``ValueError`` listing every problem of ``problems()``, if there is any."""
         found = self.problems()
         if found:
-            raise ValueError(f"Stent Desk refuses to start in {self.env} mode: "
-                             + "; ".join(found) + ".")
+            raise ValueError(
+                f"Stent Desk refuses to start in {self.env} mode: " + "; ".join(found) + "."
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

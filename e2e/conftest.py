@@ -31,9 +31,14 @@ sys.path.insert(0, str(E2E.parent / "tests"))
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = E2E / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--no-default-browser-check",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
     # Any outside host name fails at once, so nothing on a page can stall on the network.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
@@ -70,8 +75,11 @@ def server_log_stays_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     errors = server.errors_since(offset)
     if errors:
-        pytest.fail("the server logged errors during this test (full log: "
-                    f"{server.log}):\n  " + "\n  ".join(errors), pytrace=False)
+        pytest.fail(
+            "the server logged errors during this test (full log: "
+            f"{server.log}):\n  " + "\n  ".join(errors),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +96,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     """Debian's Chromium (Playwright cannot download its own here), headless, offline."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run e2e/setup.sh")
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM),
-            "args": CHROMIUM_ARGS}
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture
@@ -114,15 +121,17 @@ def _watched(context: BrowserContext, problems: BrowserProblems) -> BrowserConte
 
 
 @pytest.fixture
-def context(new_context: Callable[..., BrowserContext],
-            browser_problems: BrowserProblems) -> BrowserContext:
+def context(
+    new_context: Callable[..., BrowserContext], browser_problems: BrowserProblems
+) -> BrowserContext:
     """pytest-playwright's context, watched for console and page errors."""
     return _watched(new_context(), browser_problems)
 
 
 @pytest.fixture
-def new_person(new_context: Callable[..., BrowserContext],
-               browser_problems: BrowserProblems) -> Callable[..., Page]:
+def new_person(
+    new_context: Callable[..., BrowserContext], browser_problems: BrowserProblems
+) -> Callable[..., Page]:
     """A page in a fresh browser context (its own cookies: another person), watched too."""
 
     def open_page(**context_args: Any) -> Page:
@@ -167,11 +176,13 @@ def axe_check(axe_source: str) -> Callable[[Page], None]:
         if not page.evaluate("() => typeof window.axe === 'object'"):
             page.evaluate(axe_source)
         violations: list[dict[str, Any]] = page.evaluate(
-            "async () => (await window.axe.run(document, {resultTypes: ['violations']}))"
-            ".violations")
+            "async () => (await window.axe.run(document, {resultTypes: ['violations']})).violations"
+        )
         serious = [v for v in violations if v.get("impact") in SERIOUS]
         if serious:
-            raise AssertionError(f"axe found {len(serious)} serious or critical problems on "
-                                 f"{page.url}:\n" + "\n".join(map(describe_violation, serious)))
+            raise AssertionError(
+                f"axe found {len(serious)} serious or critical problems on "
+                f"{page.url}:\n" + "\n".join(map(describe_violation, serious))
+            )
 
     return check

@@ -31,8 +31,11 @@ from app.engine import ExecutionState, SignalReceipt, SignalRecord, Stent, WaitI
 ROOT = Path(__file__).resolve().parents[1]
 STENT_DESK = ROOT / ".venv" / "bin" / "stent-desk"
 EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit)\b.*:")  # a traceback's last
-WORKFLOW_MODULES = ("workflows.approval", "workflows.purchase_approval",
-                    "workflows.approval_with_timeout")
+WORKFLOW_MODULES = (
+    "workflows.approval",
+    "workflows.purchase_approval",
+    "workflows.approval_with_timeout",
+)
 
 
 # ---------------------------------------------------------------------------- the server
@@ -49,8 +52,11 @@ class Server:
         with self.log.open("rb") as file:
             file.seek(offset)
             lines = file.read().decode(errors="replace").splitlines()
-        return [line for line in lines if " ERROR " in line or line.startswith("ERROR:")
-                or EXCEPTION_LINE.match(line)]
+        return [
+            line
+            for line in lines
+            if " ERROR " in line or line.startswith("ERROR:") or EXCEPTION_LINE.match(line)
+        ]
 
 
 def free_port() -> int:
@@ -60,26 +66,40 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(tmp: Path, port: int | None = None,
-            settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+def serving(
+    tmp: Path, port: int | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """`stent-desk serve` on a fresh SQLite file in ``tmp`` and a free port (or ``port``:
     single sign-on needs it known before the provider starts), until exit. ``settings``:
     more STENT_* variables."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite+aiosqlite:///{tmp / 'desk.db'}"
-    env = {**os.environ, "STENT_DATABASE_URL": database_url, "STENT_HOST": "127.0.0.1",
-           "STENT_PORT": str(port), "STENT_WORKFLOW_MODULES": ",".join(WORKFLOW_MODULES),
-           "STENT_DESK_ENV": "development", "STENT_DEV_LOGIN": "true",
-           "STENT_SQLITE_SYNCHRONOUS": "NORMAL", "STENT_INBOX_REFRESH_SECONDS": "1",
-           "STENT_SECRET_KEY": "e2e-only-secret-key-e2e-only-secret-key",
-           # every test logs people in from 127.0.0.1: the login rate limit is not tested here
-           "STENT_LOGIN_RATE_LIMIT": "1000/minute", **(settings or {})}
+    env = {
+        **os.environ,
+        "STENT_DATABASE_URL": database_url,
+        "STENT_HOST": "127.0.0.1",
+        "STENT_PORT": str(port),
+        "STENT_WORKFLOW_MODULES": ",".join(WORKFLOW_MODULES),
+        "STENT_DESK_ENV": "development",
+        "STENT_DEV_LOGIN": "true",
+        "STENT_SQLITE_SYNCHRONOUS": "NORMAL",
+        "STENT_INBOX_REFRESH_SECONDS": "1",
+        "STENT_SECRET_KEY": "e2e-only-secret-key-e2e-only-secret-key",
+        # every test logs people in from 127.0.0.1: the login rate limit is not tested here
+        "STENT_LOGIN_RATE_LIMIT": "1000/minute",
+        **(settings or {}),
+    }
     log = tmp / "server.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
-        process = subprocess.Popen([str(STENT_DESK), "serve"], cwd=ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(STENT_DESK), "serve"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_until_healthy(url, process, log)
         yield Server(url, database_url, log)
@@ -124,8 +144,9 @@ class Engine:
         for module in WORKFLOW_MODULES:  # registered here too: names resolve, schemas validate
             importlib.import_module(module)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="e2e-engine",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="e2e-engine", daemon=True
+        )
         self._thread.start()
         self.stent = Stent(database_url, run_worker=False, sqlite_synchronous="NORMAL")
         self._run(self.stent.start())
@@ -133,13 +154,19 @@ class Engine:
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=15)
 
-    def start(self, workflow: str, *args: Any, initiator: Mapping[str, Any] | None = None,
-              **kwargs: Any) -> str:
+    def start(
+        self, workflow: str, *args: Any, initiator: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> str:
         """Start ``workflow`` (a registered name) as ``initiator`` (the suite by default);
         its execution id."""
         initiator = initiator or {"name": "E2E suite", "email": "e2e@example.com"}
-        return str(self._run(self.stent.start_execution(workflow, args=list(args),
-                                                         kwargs=kwargs, initiator=initiator)))
+        return str(
+            self._run(
+                self.stent.start_execution(
+                    workflow, args=list(args), kwargs=kwargs, initiator=initiator
+                )
+            )
+        )
 
     def state(self, eid: str) -> ExecutionState:
         """The execution as the database has it now."""
@@ -153,12 +180,16 @@ class Engine:
 
     def send(self, wait: WaitInfo, payload: Any, sender: dict[str, Any]) -> SignalReceipt:
         """Answer ``wait`` from outside the browser (another system, or the CLI)."""
-        receipt: SignalReceipt = self._run(self.stent.send_signal(
-            wait.execution_id, wait.name, payload, wait_id=wait.wait_id, sender=sender))
+        receipt: SignalReceipt = self._run(
+            self.stent.send_signal(
+                wait.execution_id, wait.name, payload, wait_id=wait.wait_id, sender=sender
+            )
+        )
         return receipt
 
-    def until(self, eid: str, done: Callable[[ExecutionState], bool], what: str,
-              timeout: float = 10) -> ExecutionState:
+    def until(
+        self, eid: str, done: Callable[[ExecutionState], bool], what: str, timeout: float = 10
+    ) -> ExecutionState:
         """Poll the execution until ``done(state)``; fail saying ``what`` did not happen."""
         deadline = time.monotonic() + timeout
         while True:
@@ -166,8 +197,10 @@ class Engine:
             if done(state):
                 return state
             if time.monotonic() > deadline:
-                pytest.fail(f"execution {eid} never {what}; it is {state.state}, "
-                            f"waiting on {[w.name for w in state.waiting_on]}")
+                pytest.fail(
+                    f"execution {eid} never {what}; it is {state.state}, "
+                    f"waiting on {[w.name for w in state.waiting_on]}"
+                )
             time.sleep(0.05)
 
     def open_wait(self, eid: str) -> WaitInfo:
@@ -222,8 +255,7 @@ class BrowserProblems:
 
     def _response(self, response: Response) -> None:
         if response.status >= 500:
-            self.problems.append(f"{response.status} from {response.request.method} "
-                                 f"{response.url}")
+            self.problems.append(f"{response.status} from {response.request.method} {response.url}")
 
     def check(self) -> None:
         """Raise ``AssertionError`` listing every problem seen."""
@@ -237,8 +269,9 @@ SERIOUS = ("serious", "critical")
 
 def describe_violation(violation: dict[str, Any]) -> str:
     """An axe violation as a few readable lines: rule, impact, help, the elements."""
-    lines = [f"[{violation['impact']}] {violation['id']}: {violation['help']} "
-             f"({violation['helpUrl']})"]
+    lines = [
+        f"[{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})"
+    ]
     for node in violation["nodes"][:5]:
         lines.append(f"    at {json.dumps(node['target'])}: {node['html'][:160]}")
         summary = (node.get("failureSummary") or "").replace("\n", "\n      ")

@@ -16,8 +16,12 @@ APPROVAL = "workflows.approval.approval_workflow"
 RACE_TIMER = "workflows.approval_with_timeout.approval_with_timeout"
 BUILT_IN_TIMEOUT = "workflows.approval_with_timeout.approval_with_signal_timeout"
 RECORDED = "Thank you: your answer was recorded"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3,
-         "is_mobile": True, "has_touch": True}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 Login = Callable[..., None]
 AxeCheck = Callable[[Page], None]
@@ -30,7 +34,8 @@ def a_purchase(item: str, amount: float) -> dict[str, object]:
 def inbox_row(page: Page, eid: str) -> Locator:
     """The inbox row linking to an open wait of execution ``eid``."""
     return page.locator("#inbox-results tbody tr").filter(
-        has=page.locator(f'a[href^="/executions/{eid}#wait-"]'))
+        has=page.locator(f'a[href^="/executions/{eid}#wait-"]')
+    )
 
 
 def wait_form(page: Page, wait_id: int) -> Locator:
@@ -57,7 +62,8 @@ def body_fits(page: Page, width: int) -> None:
 # First, so that anything the first page load of a session shows (the browser asks for
 # /favicon.ico once) is charged to this test rather than to a feature's.
 def test_every_page_is_accessible_and_free_of_console_errors(
-        page: Page, login: Login, engine: Engine, axe_check: AxeCheck) -> None:
+    page: Page, login: Login, engine: Engine, axe_check: AxeCheck
+) -> None:
     page.goto("/login")
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     axe_check(page)
@@ -84,7 +90,8 @@ def test_every_page_is_accessible_and_free_of_console_errors(
 
 # ------------------------------------------------------------------------------ approving
 def test_an_approver_finds_a_purchase_in_the_inbox_and_approves_it_with_a_comment(
-        page: Page, login: Login, engine: Engine, axe_check: AxeCheck) -> None:
+    page: Page, login: Login, engine: Engine, axe_check: AxeCheck
+) -> None:
     eid = engine.start(PURCHASE, a_purchase("Standing desk", 640))
     wait = engine.open_wait(eid)
     login(page, "Ana Approver", "ana@example.com", "finance, managers")
@@ -117,12 +124,13 @@ def test_an_approver_finds_a_purchase_in_the_inbox_and_approves_it_with_a_commen
     expect(signals).to_contain_text("via web_ui")
     expect(signals).to_contain_text("Within the team's desk budget.")
     expect(page.locator("section[aria-labelledby=timeline-title]")).to_contain_text(
-        "answered by Ana Approver")
+        "answered by Ana Approver"
+    )
 
 
 def test_a_rejection_without_a_reason_is_refused_until_a_reason_is_given(
-        page: Page, login: Login, engine: Engine, browser_problems: BrowserProblems,
-        axe_check: AxeCheck) -> None:
+    page: Page, login: Login, engine: Engine, browser_problems: BrowserProblems, axe_check: AxeCheck
+) -> None:
     browser_problems.expect_status(422)  # the form with its errors comes back as 422
     eid = engine.start(PURCHASE, a_purchase("Espresso machine", 2400))
     wait = engine.open_wait(eid)
@@ -145,15 +153,17 @@ def test_a_rejection_without_a_reason_is_refused_until_a_reason_is_given(
     expect_state(page, "completed")  # a workflow that returns Result.Error still completed
     expect(page.get_by_role("heading", name="Error", exact=True)).to_be_visible()
     expect(page.locator("pre.result")).to_have_text(
-        "Rejected by ben@example.com: We have two already.")
+        "Rejected by ben@example.com: We have two already."
+    )
 
 
 # ------------------------------------------------------------------------------ deadlines
-@pytest.mark.parametrize("workflow", [RACE_TIMER, BUILT_IN_TIMEOUT],
-                         ids=["signal-races-a-timer", "built-in-timeout"])
+@pytest.mark.parametrize(
+    "workflow", [RACE_TIMER, BUILT_IN_TIMEOUT], ids=["signal-races-a-timer", "built-in-timeout"]
+)
 def test_an_approval_nobody_answers_in_time_times_out_and_says_so(
-        page: Page, login: Login, engine: Engine, browser_problems: BrowserProblems,
-        workflow: str) -> None:
+    page: Page, login: Login, engine: Engine, browser_problems: BrowserProblems, workflow: str
+) -> None:
     browser_problems.expect_status(409)  # answering after the deadline is refused
     hours = 0.0005  # 1.8 s
     eid = engine.start(workflow, "REQ-LATE", hours=hours)
@@ -174,10 +184,12 @@ def test_an_approval_nobody_answers_in_time_times_out_and_says_so(
     expect(page.locator(f"article#wait-{wait.wait_id} form")).to_have_count(0)
 
 
-@pytest.mark.parametrize("workflow", [RACE_TIMER, BUILT_IN_TIMEOUT],
-                         ids=["signal-races-a-timer", "built-in-timeout"])
+@pytest.mark.parametrize(
+    "workflow", [RACE_TIMER, BUILT_IN_TIMEOUT], ids=["signal-races-a-timer", "built-in-timeout"]
+)
 def test_an_approval_answered_before_its_deadline_completes(
-        page: Page, login: Login, engine: Engine, workflow: str) -> None:
+    page: Page, login: Login, engine: Engine, workflow: str
+) -> None:
     eid = engine.start(workflow, "REQ-IN-TIME", hours=1)
     wait = engine.open_wait(eid)
     login(page, "Dana Quick", "dana@example.com")
@@ -194,15 +206,16 @@ def test_an_approval_answered_before_its_deadline_completes(
 
 # ------------------------------------------------------------------------------ two people
 def test_two_approvers_answering_the_same_wait_at_once_one_wins_the_other_is_told(
-        new_person: Callable[..., Page], login: Login, engine: Engine,
-        browser_problems: BrowserProblems) -> None:
+    new_person: Callable[..., Page], login: Login, engine: Engine, browser_problems: BrowserProblems
+) -> None:
     browser_problems.expect_status(409)  # the loser's answer is refused
     eid = engine.start(PURCHASE, a_purchase("Conference tickets", 900))
     wait = engine.open_wait(eid)
     people = {"Erin Early": new_person(), "Finn Fast": new_person()}
     held: list[Route] = []
-    for (name, page), email in zip(people.items(), ("erin@example.com", "finn@example.com"),
-                                   strict=True):
+    for (name, page), email in zip(
+        people.items(), ("erin@example.com", "finn@example.com"), strict=True
+    ):
         login(page, name, email)
         page.goto(f"/executions/{eid}")
         page.route(f"**/executions/{eid}/waits/{wait.wait_id}", lambda route: held.append(route))
@@ -225,17 +238,20 @@ def test_two_approvers_answering_the_same_wait_at_once_one_wins_the_other_is_tol
     assert len(winners) == 1, f"exactly one answer may be recorded, got {winners}"
     [loser] = [name for name in people if name not in winners]
     expect(outcomes[loser]).to_contain_text(
-        re.compile(rf"Already answered by {winners[0]} at \d{{4}}-\d\d-\d\d \d\d:\d\d"))
+        re.compile(rf"Already answered by {winners[0]} at \d{{4}}-\d\d-\d\d \d\d:\d\d")
+    )
 
     state = engine.finished(eid)
     assert state.result is not None and state.result.value["approved_by"] == (
-        "erin@example.com" if winners == ["Erin Early"] else "finn@example.com")
+        "erin@example.com" if winners == ["Erin Early"] else "finn@example.com"
+    )
     assert [s.sender["name"] for s in engine.signals(eid) if s.sender] == winners
 
 
 # ------------------------------------------------------------------------------ a phone
 def test_on_a_phone_the_inbox_and_a_form_fit_the_screen_and_work(
-        new_person: Callable[..., Page], login: Login, engine: Engine) -> None:
+    new_person: Callable[..., Page], login: Login, engine: Engine
+) -> None:
     eid = engine.start(PURCHASE, a_purchase("Replacement phone for the on-call rotation", 780))
     wait = engine.open_wait(eid)
     page = new_person(**PHONE)
@@ -246,7 +262,8 @@ def test_on_a_phone_the_inbox_and_a_form_fit_the_screen_and_work(
     body_fits(page, 390)
     filter_button = page.get_by_role("button", name="Filter").bounding_box()
     assert filter_button is not None and filter_button["height"] < 80, (
-        f"the inbox's Filter button is {filter_button} on a phone: an ordinary button expected")
+        f"the inbox's Filter button is {filter_button} on a phone: an ordinary button expected"
+    )
 
     row.get_by_role("link").tap()
     form = wait_form(page, wait.wait_id)
@@ -264,7 +281,8 @@ def test_on_a_phone_the_inbox_and_a_form_fit_the_screen_and_work(
 
 # ------------------------------------------------------------------------------ live inbox
 def test_the_inbox_shows_waits_opening_and_closing_without_a_reload(
-        page: Page, login: Login, engine: Engine) -> None:
+    page: Page, login: Login, engine: Engine
+) -> None:
     login(page, "Hana Watcher", "hana@example.com")
     page.evaluate("() => { window.stillTheSamePage = true; }")
     count = page.locator("#inbox-count")
@@ -277,16 +295,19 @@ def test_the_inbox_shows_waits_opening_and_closing_without_a_reload(
     rows = page.locator("#inbox-results tbody tr").count()
     expect(count).to_have_text(f"{rows} waiting")
 
-    engine.send(wait, {"approved": True, "approver": "ops@example.com",
-                       "timestamp": "2025-01-01T00:00:00Z"},
-                sender={"name": "Ops Bot", "email": "ops@example.com"})
+    engine.send(
+        wait,
+        {"approved": True, "approver": "ops@example.com", "timestamp": "2025-01-01T00:00:00Z"},
+        sender={"name": "Ops Bot", "email": "ops@example.com"},
+    )
     expect(row).to_have_count(0, timeout=2_000)
     expect(count).to_have_text(f"{rows - 1} waiting")
     assert page.evaluate("() => window.stillTheSamePage === true"), "the inbox was reloaded"
 
 
 def test_a_started_request_waits_in_an_approvers_inbox_not_the_requesters(
-        page: Page, login: Login, engine: Engine, new_person: Callable[..., Page]) -> None:
+    page: Page, login: Login, engine: Engine, new_person: Callable[..., Page]
+) -> None:
     login(page, "Jo Requester", "jo@example.com")
     page.goto(f"/start/{APPROVAL}")
     page.locator('[name="f.request_id"]').fill("REQ-FROM-THE-BROWSER")
@@ -306,7 +327,8 @@ def test_a_started_request_waits_in_an_approvers_inbox_not_the_requesters(
 
 @pytest.mark.parametrize("path", ["/", "/executions/{eid}", "/start", f"/start/{APPROVAL}"])
 def test_a_person_can_log_out_from_any_page(
-        page: Page, login: Login, engine: Engine, path: str) -> None:
+    page: Page, login: Login, engine: Engine, path: str
+) -> None:
     if "{eid}" in path:
         path = path.format(eid=engine.start(APPROVAL, "REQ-LOGOUT"))
     login(page, "Kim Leaving", "kim@example.com")

@@ -31,7 +31,6 @@ RECORDED = "Thank you: your answer was recorded"
 IRIS = {"email": "iris@example.com", "name": "Iris"}
 
 
-
 @dataclass(frozen=True)
 class SsoDesk:
     server: Server
@@ -49,12 +48,14 @@ def sso_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoDesk]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_idp(tmp, [f"{url}/auth/callback"], [f"{url}/login"]) as idp:
-        settings = {"STENT_OIDC_ISSUER": idp.issuer, "STENT_OIDC_CLIENT_ID": idp.client_id,
-                    "STENT_OIDC_CLIENT_SECRET": idp.client_secret,
-                    "STENT_ALLOWED_EMAIL_DOMAINS": "example.com",
-                    "STENT_WORKFLOW_MODULES": ",".join((*WORKFLOW_MODULES,
-                                                        sso_workflows.__name__)),
-                    "PYTHONPATH": E2E_DIR}
+        settings = {
+            "STENT_OIDC_ISSUER": idp.issuer,
+            "STENT_OIDC_CLIENT_ID": idp.client_id,
+            "STENT_OIDC_CLIENT_SECRET": idp.client_secret,
+            "STENT_ALLOWED_EMAIL_DOMAINS": "example.com",
+            "STENT_WORKFLOW_MODULES": ",".join((*WORKFLOW_MODULES, sso_workflows.__name__)),
+            "PYTHONPATH": E2E_DIR,
+        }
         with serving(tmp, port, settings) as server:
             tables = create_engine(server.database_url.replace("+aiosqlite", ""))
             metadata.create_all(tables)  # the users table, until alembic migrates it
@@ -72,8 +73,11 @@ def sso_server_log_stays_clean(sso_desk: SsoDesk) -> Iterator[None]:
     yield
     errors = sso_desk.server.errors_since(offset)
     if errors:
-        pytest.fail(f"the server logged errors during this test (full log: "
-                    f"{sso_desk.server.log}):\n  " + "\n  ".join(errors), pytrace=False)
+        pytest.fail(
+            f"the server logged errors during this test (full log: "
+            f"{sso_desk.server.log}):\n  " + "\n  ".join(errors),
+            pytrace=False,
+        )
 
 
 def sso_login(page: Page, desk: SsoDesk, login: str) -> None:
@@ -90,19 +94,21 @@ def sso_login(page: Page, desk: SsoDesk, login: str) -> None:
 
 def start_purchase(desk: SsoDesk, item: str) -> tuple[str, int]:
     """A finance-only purchase started by iris; its execution id and open wait's id."""
-    eid = desk.engine.start(FINANCE_PURCHASE, {"item": item, "amount": 450,
-                                               "requester": IRIS["email"]},
-                            initiator=IRIS)
+    eid = desk.engine.start(
+        FINANCE_PURCHASE, {"item": item, "amount": 450, "requester": IRIS["email"]}, initiator=IRIS
+    )
     return eid, desk.engine.open_wait(eid).wait_id
 
 
 def inbox_row(page: Page, eid: str) -> Locator:
     return page.locator("#inbox-results tbody tr").filter(
-        has=page.locator(f'a[href^="/executions/{eid}#wait-"]'))
+        has=page.locator(f'a[href^="/executions/{eid}#wait-"]')
+    )
 
 
-def refused_when_posted_directly(page: Page, desk: SsoDesk, eid: str, wait_id: int,
-                                 why: str) -> None:
+def refused_when_posted_directly(
+    page: Page, desk: SsoDesk, eid: str, wait_id: int, why: str
+) -> None:
     """The wait is shown without a form; an answer posted anyway is refused, not consumed."""
     page.goto(f"{desk.url}/executions/{eid}")
     article = page.locator(f"article#wait-{wait_id}")
@@ -113,7 +119,8 @@ def refused_when_posted_directly(page: Page, desk: SsoDesk, eid: str, wait_id: i
     response = page.request.post(
         f"{desk.url}/executions/{eid}/waits/{wait_id}",
         form={"csrf_token": csrf, "f.reason": "Posted around the page.", "f.approved": "true"},
-        max_redirects=0)
+        max_redirects=0,
+    )
     assert response.status == 403, f"{response.status}: {response.text()[:300]}"
     assert why in html.unescape(response.text())
     assert desk.engine.signals(eid) == [], "a refused answer must not be consumed"
@@ -121,7 +128,8 @@ def refused_when_posted_directly(page: Page, desk: SsoDesk, eid: str, wait_id: i
 
 
 def test_a_finance_user_logs_in_through_the_provider_and_approves_a_purchase(
-        sso_desk: SsoDesk, page: Page) -> None:
+    sso_desk: SsoDesk, page: Page
+) -> None:
     eid, wait_id = start_purchase(sso_desk, "Audit software licence")
     sso_login(page, sso_desk, "fiona")
 
@@ -141,27 +149,28 @@ def test_a_finance_user_logs_in_through_the_provider_and_approves_a_purchase(
 
 
 def test_someone_outside_the_group_does_not_see_the_wait_and_is_refused_posting_it(
-        sso_desk: SsoDesk, page: Page) -> None:
+    sso_desk: SsoDesk, page: Page
+) -> None:
     eid, wait_id = start_purchase(sso_desk, "Label printer")
     sso_login(page, sso_desk, "eddie")
     expect(page.locator("#inbox-count")).to_be_visible()
     expect(inbox_row(page, eid)).to_have_count(0)
-    refused_when_posted_directly(page, sso_desk, eid, wait_id,
-                                 "not among the wait's approvers")
+    refused_when_posted_directly(page, sso_desk, eid, wait_id, "not among the wait's approvers")
 
 
-def test_the_initiator_cannot_approve_their_own_request(
-        sso_desk: SsoDesk, page: Page) -> None:
+def test_the_initiator_cannot_approve_their_own_request(sso_desk: SsoDesk, page: Page) -> None:
     eid, wait_id = start_purchase(sso_desk, "Iris's own monitor")
     sso_login(page, sso_desk, "iris")
     expect(page.locator("#inbox-count")).to_be_visible()
     expect(inbox_row(page, eid)).to_have_count(0)
-    refused_when_posted_directly(page, sso_desk, eid, wait_id,
-                                 "the initiator may not answer their own request")
+    refused_when_posted_directly(
+        page, sso_desk, eid, wait_id, "the initiator may not answer their own request"
+    )
 
 
 def test_logging_out_ends_the_session_at_the_desk_and_the_provider(
-        sso_desk: SsoDesk, page: Page) -> None:
+    sso_desk: SsoDesk, page: Page
+) -> None:
     eid, _ = start_purchase(sso_desk, "Whiteboard")
     sso_login(page, sso_desk, "fiona")
     page.get_by_role("button", name="Log out").click()
@@ -172,16 +181,18 @@ def test_logging_out_ends_the_session_at_the_desk_and_the_provider(
     page.wait_for_url(f"{sso_desk.url}/login?next=%2Fexecutions%2F{eid}")
 
 
-def test_a_tampered_session_cookie_is_treated_as_logged_out(
-        sso_desk: SsoDesk, page: Page) -> None:
+def test_a_tampered_session_cookie_is_treated_as_logged_out(sso_desk: SsoDesk, page: Page) -> None:
     sso_login(page, sso_desk, "fiona")
     [cookie] = [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
     data, signature = cookie["value"].split(".", 1)
     session = base64.b64decode(data + "=" * (-len(data) % 4)).decode()
     assert "fiona@example.com" in session
     # Someone edits the signed session to be an administrator, keeping the old signature.
-    forged = json.loads(session.replace("fiona@example.com", "adam@example.com")
-                        .replace('"finance"', '"stent-admins"'))
+    forged = json.loads(
+        session.replace("fiona@example.com", "adam@example.com").replace(
+            '"finance"', '"stent-admins"'
+        )
+    )
     forged_data = base64.b64encode(json.dumps(forged).encode()).decode()
     page.context.clear_cookies(name=SESSION_COOKIE)
     page.context.add_cookies([{**cookie, "value": f"{forged_data}.{signature}"}])

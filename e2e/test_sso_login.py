@@ -37,9 +37,12 @@ def sso_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoDesk]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_idp(tmp, [f"{url}/auth/callback"], [f"{url}/login"]) as idp:
-        settings = {"STENT_OIDC_ISSUER": idp.issuer, "STENT_OIDC_CLIENT_ID": idp.client_id,
-                    "STENT_OIDC_CLIENT_SECRET": idp.client_secret,
-                    "STENT_ALLOWED_EMAIL_DOMAINS": "example.com"}
+        settings = {
+            "STENT_OIDC_ISSUER": idp.issuer,
+            "STENT_OIDC_CLIENT_ID": idp.client_id,
+            "STENT_OIDC_CLIENT_SECRET": idp.client_secret,
+            "STENT_ALLOWED_EMAIL_DOMAINS": "example.com",
+        }
         with serving(tmp, port, settings) as server:
             create_users_table(server.database_url)
             yield SsoDesk(server, idp)

@@ -19,8 +19,11 @@ from pg_databases import Databases, template_databases, unavailable
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
     """The test provider for the in-process app (``http://testserver``), for the session."""
     try:
-        with running_idp(tmp_path_factory.mktemp("idp"), ["http://testserver/auth/callback"],
-                         ["http://testserver/login"]) as running:
+        with running_idp(
+            tmp_path_factory.mktemp("idp"),
+            ["http://testserver/auth/callback"],
+            ["http://testserver/login"],
+        ) as running:
             yield running
     except RuntimeError as exc:
         pytest.fail(str(exc))

@@ -57,23 +57,34 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_idp(tmp: Path, redirect_uris: Sequence[str],
-                post_logout_redirect_uris: Sequence[str] = ()) -> Iterator[Idp]:
+def running_idp(
+    tmp: Path, redirect_uris: Sequence[str], post_logout_redirect_uris: Sequence[str] = ()
+) -> Iterator[Idp]:
     """The provider on a free port until exit; ``RuntimeError`` if it does not come up."""
     node = shutil.which("node")
     if node is None or not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
         raise RuntimeError("the test IdP needs node and `npm ci` in e2e/idp: run e2e/setup.sh")
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    args = [node, "server.mjs", "--port", str(port), "--client-id", CLIENT_ID,
-            "--client-secret", CLIENT_SECRET]
+    args = [
+        node,
+        "server.mjs",
+        "--port",
+        str(port),
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ]
     args += [arg for uri in redirect_uris for arg in ("--redirect-uri", uri)]
-    args += [arg for uri in post_logout_redirect_uris
-             for arg in ("--post-logout-redirect-uri", uri)]
+    args += [
+        arg for uri in post_logout_redirect_uris for arg in ("--post-logout-redirect-uri", uri)
+    ]
     log = tmp / f"idp-{port}.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
-        process = subprocess.Popen(args, cwd=IDP_DIR, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args, cwd=IDP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_for_discovery(issuer, process, log)
         yield Idp(issuer, CLIENT_ID, CLIENT_SECRET, log, process.pid)
@@ -85,8 +96,9 @@ def _wait_for_discovery(issuer: str, process: subprocess.Popen[bytes], log: Path
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration",
-                                        timeout=1) as response:
+            with urllib.request.urlopen(
+                f"{issuer}/.well-known/openid-configuration", timeout=1
+            ) as response:
                 if json.load(response).get("issuer") == issuer:
                     return
         except OSError:
@@ -109,13 +121,17 @@ def sso_client(app: object, idp: Idp, client_address: str = "203.0.113.7") -> ht
     """A client that sends ``http://testserver`` to the app in-process and the provider's
     URLs to the real provider: the app's callback URL is just its base URL."""
     transport = httpx.ASGITransport(app=app, client=(client_address, 50000))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                             mounts={idp.issuer: httpx.AsyncHTTPTransport()},
-                             headers={"user-agent": "pytest-browser/1.0"})
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        mounts={idp.issuer: httpx.AsyncHTTPTransport()},
+        headers={"user-agent": "pytest-browser/1.0"},
+    )
 
 
-async def sso_login(client: httpx.AsyncClient, login: str, start: str = "/login/sso",
-                    *, abort: bool = False) -> httpx.Response:
+async def sso_login(
+    client: httpx.AsyncClient, login: str, start: str = "/login/sso", *, abort: bool = False
+) -> httpx.Response:
     """Log in as ``login`` through the provider's pages (or cancel there, with ``abort``);
     the app's response to its callback (a 303 to the page after login, or a refusal)."""
     response = await client.get(start)
@@ -127,13 +143,15 @@ async def sso_login(client: httpx.AsyncClient, login: str, start: str = "/login/
         elif response.status_code == 200 and "<form" in response.text:
             response = await _answer(client, response, login, abort)
         else:
-            raise AssertionError(f"unexpected {response.status_code} from {response.url}: "
-                                 f"{response.text[:500]}")
+            raise AssertionError(
+                f"unexpected {response.status_code} from {response.url}: {response.text[:500]}"
+            )
     raise AssertionError("the login never came back to /auth/callback")
 
 
-async def _answer(client: httpx.AsyncClient, page: httpx.Response, login: str,
-                  abort: bool) -> httpx.Response:
+async def _answer(
+    client: httpx.AsyncClient, page: httpx.Response, login: str, abort: bool
+) -> httpx.Response:
     """Fill in the provider's login form, or confirm its consent form (or cancel)."""
     soup = BeautifulSoup(page.text, "html.parser")
     if abort:
@@ -142,8 +160,11 @@ async def _answer(client: httpx.AsyncClient, page: httpx.Response, login: str,
         return await client.get(page.url.join(str(cancel["href"])))
     form = soup.find("form")
     assert isinstance(form, Tag), page.text[:500]
-    fields = {str(field["name"]): str(field.get("value", ""))
-              for field in form.find_all("input") if field.get("name")}
+    fields = {
+        str(field["name"]): str(field.get("value", ""))
+        for field in form.find_all("input")
+        if field.get("name")
+    }
     if "login" in fields:
         fields |= {"login": login, "password": "any password will do"}
     return await client.post(page.url.join(str(form["action"])), data=fields)

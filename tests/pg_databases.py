@@ -74,9 +74,11 @@ def unavailable() -> str | None:
     if not _server_error:
         return None
     shown = make_url(admin_dsn()).render_as_string(hide_password=True)
-    return (f"PostgreSQL TEST SERVER NOT AVAILABLE at {shown} (set TEST_DATABASE_URL): "
-            f"{_server_error[0]}; the PostgreSQL cases of the engine and dashboard tests "
-            "were SKIPPED")
+    return (
+        f"PostgreSQL TEST SERVER NOT AVAILABLE at {shown} (set TEST_DATABASE_URL): "
+        f"{_server_error[0]}; the PostgreSQL cases of the engine and dashboard tests "
+        "were SKIPPED"
+    )
 
 
 def database_url(name: str) -> str:
@@ -87,10 +89,13 @@ def database_url(name: str) -> str:
 
 def drop(name: str) -> None:
     """Drop database ``name``, ending any connection a test left behind first."""
-    asyncio.run(admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
-        f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(
+        admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+            f'DROP DATABASE IF EXISTS "{name}"',
+        )
+    )
 
 
 async def migrate(url: str) -> None:
@@ -121,8 +126,12 @@ class Databases:
         name = f"stent_test_{uuid.uuid4().hex[:16]}"
         # The server stays up in every test (only app processes get killed), so commits
         # need not wait for the disk: a test database is thrown away anyway.
-        asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
-                          f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+        asyncio.run(
+            admin(
+                f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+                f'ALTER DATABASE "{name}" SET synchronous_commit = off',
+            )
+        )
         return name
 
     def take(self) -> str:
@@ -195,8 +204,11 @@ def main() -> int:
         asyncio.run(admin("SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         shown = make_url(admin_dsn()).render_as_string(hide_password=True)
-        print(f"*** PostgreSQL TEST SERVER NOT AVAILABLE at {shown}: {type(exc).__name__}: "
-              f"{exc}; the PostgreSQL cases will be SKIPPED ***", file=sys.stderr)
+        print(
+            f"*** PostgreSQL TEST SERVER NOT AVAILABLE at {shown}: {type(exc).__name__}: "
+            f"{exc}; the PostgreSQL cases will be SKIPPED ***",
+            file=sys.stderr,
+        )
         return 0
     print(admin_dsn())
     return 0

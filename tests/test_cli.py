@@ -29,7 +29,7 @@ SCRIPT = Path(sys.executable).with_name("stent-desk")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "app.cli"]
 
 # A workflow of the tests' own, so signal payloads do not depend on the examples' schemas.
-FLOWS = '''
+FLOWS = """
 from app.engine import Result, Stent
 
 DECISION = {"type": "object", "required": ["approved"],
@@ -47,7 +47,7 @@ async def expense(amount: float) -> Result:
     decision = await Stent.wait_for_signal("decision", schema=DECISION,
                                            title="Approve the expense?")
     return Result.Ok({"approved": decision["approved"], "amount": amount})
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,12 @@ def db_url(tmp_path: Path) -> str:
 def env(db_url: str, flows_dir: Path) -> dict[str, str]:
     """The subprocesses' environment: the temp database and the tests' workflow module."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("STENT_")}
-    return base | {"STENT_DATABASE_URL": db_url, "STENT_WORKFLOW_MODULES": "cli_flows",
-                   "PYTHONPATH": str(flows_dir), "STENT_PORT": str(free_port())}
+    return base | {
+        "STENT_DATABASE_URL": db_url,
+        "STENT_WORKFLOW_MODULES": "cli_flows",
+        "PYTHONPATH": str(flows_dir),
+        "STENT_PORT": str(free_port()),
+    }
 
 
 def free_port() -> int:
@@ -84,8 +88,14 @@ def free_port() -> int:
 
 
 def desk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*COMMAND, *args], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=env["PYTHONPATH"])
+    return subprocess.run(
+        [*COMMAND, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=env["PYTHONPATH"],
+    )
 
 
 async def start_expense(db_url: str, flows: ModuleType, amount: float = 120.5) -> str:
@@ -109,8 +119,14 @@ def serve(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 @contextlib.contextmanager
 def running_server(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """``stent-desk serve`` with ``env``, from when it says it is running until killed."""
-    proc = subprocess.Popen([*COMMAND, "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=env["PYTHONPATH"])
+    proc = subprocess.Popen(
+        [*COMMAND, "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=env["PYTHONPATH"],
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert "Stent Desk on http://127.0.0.1:" in line, line + proc.stderr.read()  # type: ignore[union-attr]
@@ -142,8 +158,7 @@ def test_migrate_creates_the_schema(env: dict[str, str], tmp_path: Path) -> None
     assert desk(env, "migrate").returncode == 0  # again: nothing to do
 
 
-def test_database_url_option_overrides_the_environment(env: dict[str, str],
-                                                       tmp_path: Path) -> None:
+def test_database_url_option_overrides_the_environment(env: dict[str, str], tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     assert desk(env, "migrate", "--database-url", f"sqlite+aiosqlite:///{other}").returncode == 0
     assert other.exists() and not (tmp_path / "desk.db").exists()
@@ -166,15 +181,22 @@ def test_demo_dispatches_executions_that_list_waiting_shows(env: dict[str, str])
     assert len(waiting) == len(DEMO), done.stdout  # every example waits for a signal
     listed = desk(examples, "list", "--waiting", "--limit", "100")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0].split() == ["ID", "WORKFLOW", "STATE", "OPEN", "WAITS",
-                                                     "CREATED"]
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID",
+        "WORKFLOW",
+        "STATE",
+        "OPEN",
+        "WAITS",
+        "CREATED",
+    ]
     assert waiting <= set(re.findall(r"^([0-9a-f-]{36}) ", listed.stdout, re.M))
     not_waiting = desk(examples, "list", "--not-waiting").stdout
     assert not waiting & set(re.findall(r"^([0-9a-f-]{36}) ", not_waiting, re.M))
 
 
-async def test_list_filters_by_workflow_and_state(env: dict[str, str], db_url: str,
-                                                  flows: ModuleType) -> None:
+async def test_list_filters_by_workflow_and_state(
+    env: dict[str, str], db_url: str, flows: ModuleType
+) -> None:
     eid = await start_expense(db_url, flows)
     row = desk(env, "list", "--workflow", "cli_flows.expense").stdout.splitlines()[1]
     assert row.split()[:4] == [eid, "cli_flows.expense", "running", "1"]
@@ -184,8 +206,9 @@ async def test_list_filters_by_workflow_and_state(env: dict[str, str], db_url: s
     assert desk(env, "list", "--limit", "0").returncode == 2
 
 
-async def test_show_prints_steps_and_open_waits(env: dict[str, str], db_url: str,
-                                                flows: ModuleType) -> None:
+async def test_show_prints_steps_and_open_waits(
+    env: dict[str, str], db_url: str, flows: ModuleType
+) -> None:
     eid = await start_expense(db_url, flows)
     done = desk(env, "show", eid)
     assert done.returncode == 0, done.stderr
@@ -205,8 +228,18 @@ async def test_signal_is_consumed_by_the_wait_and_completes_under_serve(
     env: dict[str, str], db_url: str, flows: ModuleType, serve: subprocess.Popen[str]
 ) -> None:
     eid = await start_expense(db_url, flows)
-    sent = desk(env, "signal", eid, "decision", "--json", '{"approved": true}',
-                "--sender-email", "boss@example.com", "--idempotency-key", "k1")
+    sent = desk(
+        env,
+        "signal",
+        eid,
+        "decision",
+        "--json",
+        '{"approved": true}',
+        "--sender-email",
+        "boss@example.com",
+        "--idempotency-key",
+        "k1",
+    )
     assert sent.returncode == 0, sent.stderr
     assert "consumed by step 2" in sent.stdout
     shown = wait_for_state(env, eid, "completed")
@@ -214,8 +247,9 @@ async def test_signal_is_consumed_by_the_wait_and_completes_under_serve(
     assert result and json.loads(result[1]) == {"approved": True, "amount": 120.5}, shown
     signals = shown.split("\nSignals\n")[1]
     assert re.search(r"^1 +decision +boss@example\.com +consumed +2 ", signals, re.M), signals
-    again = desk(env, "signal", eid, "decision", "--json", '{"approved": true}',
-                 "--idempotency-key", "k1")
+    again = desk(
+        env, "signal", eid, "decision", "--json", '{"approved": true}', "--idempotency-key", "k1"
+    )
     assert again.returncode == 0 and "duplicate" in again.stdout
     serve.send_signal(signal.SIGTERM)
     out, err = serve.communicate(timeout=30)
@@ -273,13 +307,16 @@ def login_statuses(env: dict[str, str], forwarded_for: list[str]) -> list[int]:
             assert time.monotonic() < deadline, "the server never listened"
             time.sleep(0.05)
     url = f"{base}/login/sso"
-    return [httpx.get(url, headers={"X-Forwarded-For": address}).status_code
-            for address in forwarded_for]
+    return [
+        httpx.get(url, headers={"X-Forwarded-For": address}).status_code
+        for address in forwarded_for
+    ]
 
 
 @pytest.mark.parametrize("trusted, third", [("127.0.0.1", "allowed"), ("", "refused")])
 def test_forwarded_client_addresses_count_only_from_trusted_proxies(
-        env: dict[str, str], trusted: str, third: str) -> None:
+    env: dict[str, str], trusted: str, third: str
+) -> None:
     env = env | {"STENT_LOGIN_RATE_LIMIT": "2/minute", "STENT_TRUSTED_PROXIES": trusted}
     with running_server(env):
         statuses = login_statuses(env, ["10.0.0.1", "10.0.0.1", "10.0.0.2"])

@@ -28,14 +28,16 @@ def test_default_workflow_modules_are_the_examples_as_dotted_names() -> None:
 
 
 def test_every_variable_is_parsed() -> None:
-    settings = Settings.from_env({
-        "STENT_DATABASE_URL": "sqlite+aiosqlite:////var/lib/stent/desk.db",
-        "STENT_WORKFLOW_MODULES": " billing.flows , hr.onboarding,",
-        "STENT_MAX_SIGNAL_BYTES": "1024",
-        "STENT_SQLITE_SYNCHRONOUS": "normal",
-        "STENT_HOST": "0.0.0.0",
-        "STENT_PORT": "9000",
-    })
+    settings = Settings.from_env(
+        {
+            "STENT_DATABASE_URL": "sqlite+aiosqlite:////var/lib/stent/desk.db",
+            "STENT_WORKFLOW_MODULES": " billing.flows , hr.onboarding,",
+            "STENT_MAX_SIGNAL_BYTES": "1024",
+            "STENT_SQLITE_SYNCHRONOUS": "normal",
+            "STENT_HOST": "0.0.0.0",
+            "STENT_PORT": "9000",
+        }
+    )
     assert settings == Settings(
         database_url="sqlite+aiosqlite:////var/lib/stent/desk.db",
         workflow_modules=("billing.flows", "hr.onboarding"),
@@ -95,17 +97,20 @@ def test_describe_is_a_markdown_table_with_a_row_per_setting() -> None:
 
 
 def test_single_sign_on_and_session_variables_are_parsed() -> None:
-    settings = Settings.from_env({
-        "STENT_OIDC_ISSUER": " https://id.example.com/realms/staff ",
-        "STENT_OIDC_CLIENT_ID": "stent-desk",
-        "STENT_OIDC_CLIENT_SECRET": "s3cret",
-        "STENT_ALLOWED_EMAIL_DOMAINS": "Example.com, @corp.example.org,",
-        "STENT_SESSION_IDLE_TIMEOUT": "1h30m",
-        "STENT_SESSION_ABSOLUTE_TIMEOUT": "86400",
-        "STENT_LOGIN_RATE_LIMIT": "5/second",
-    })
+    settings = Settings.from_env(
+        {
+            "STENT_OIDC_ISSUER": " https://id.example.com/realms/staff ",
+            "STENT_OIDC_CLIENT_ID": "stent-desk",
+            "STENT_OIDC_CLIENT_SECRET": "s3cret",
+            "STENT_ALLOWED_EMAIL_DOMAINS": "Example.com, @corp.example.org,",
+            "STENT_SESSION_IDLE_TIMEOUT": "1h30m",
+            "STENT_SESSION_ABSOLUTE_TIMEOUT": "86400",
+            "STENT_LOGIN_RATE_LIMIT": "5/second",
+        }
+    )
     assert settings.sso_enabled and settings.oidc_discovery_url == (
-        "https://id.example.com/realms/staff/.well-known/openid-configuration")
+        "https://id.example.com/realms/staff/.well-known/openid-configuration"
+    )
     assert settings.allowed_email_domains == ("example.com", "corp.example.org")
     assert (settings.session_idle_timeout, settings.session_absolute_timeout) == (5400, 86400)
     assert settings.login_rate_limit == "5/second"
@@ -113,7 +118,9 @@ def test_single_sign_on_and_session_variables_are_parsed() -> None:
     defaults = Settings()
     assert not defaults.sso_enabled and defaults.allowed_email_domains == ()
     assert (defaults.session_idle_timeout, defaults.session_absolute_timeout) == (
-        8 * 3600, 7 * 86400)
+        8 * 3600,
+        7 * 86400,
+    )
     assert defaults.oidc_scopes == "openid email profile groups"
     assert (defaults.admin_group, defaults.auditor_group) == ("stent-admins", "stent-auditors")
 
@@ -140,15 +147,16 @@ def test_problems_list_every_reason_not_to_serve_in_production() -> None:
     assert len(production.problems()) == 3
     with pytest.raises(ValueError, match=r"refuses to start in production mode: .*; .*; "):
         production.check()
-    fit = dataclasses.replace(production, dev_login=False, secure_cookies=True,
-                              secret_key="k" * 32)
+    fit = dataclasses.replace(production, dev_login=False, secure_cookies=True, secret_key="k" * 32)
     fit.check()
     assert Settings(oidc_issuer="https://id.example.com").problems() == [
-        "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or STENT_OIDC_CLIENT_SECRET is empty"]
+        "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or STENT_OIDC_CLIENT_SECRET is empty"
+    ]
 
 
 def test_the_readme_lists_every_setting_as_describe_writes_it() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
     start = readme.index(Settings.describe()[0])
-    assert readme[start:start + 2 + len(SPECS)] == Settings.describe(), (
-        "README's settings table is stale: paste Settings.describe() into it")
+    assert readme[start : start + 2 + len(SPECS)] == Settings.describe(), (
+        "README's settings table is stale: paste Settings.describe() into it"
+    )

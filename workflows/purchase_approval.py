@@ -19,7 +19,6 @@ EXECUTIVE_APPROVERS = ["cfo@company.com", "ceo@company.com"]
 MANAGER_APPROVERS = ["manager@company.com"]
 
 
-
 class PurchaseRequest(TypedDict):
     """What a requester fills in on the start page."""
 

@@ -25,10 +25,16 @@ DEADLINES = sa.text("deadline IS NOT NULL")
 def upgrade() -> None:
     """Replace the deadline index with a partial one; add the two lookup indexes."""
     op.drop_index("ix_steps_status_deadline", table_name="steps")
-    op.create_index("ix_steps_open_deadlines", "steps", ["status", "deadline"],
-                    sqlite_where=DEADLINES, postgresql_where=DEADLINES)
-    op.create_index("ix_steps_execution_id_kind_status", "steps",
-                    ["execution_id", "kind", "status"])
+    op.create_index(
+        "ix_steps_open_deadlines",
+        "steps",
+        ["status", "deadline"],
+        sqlite_where=DEADLINES,
+        postgresql_where=DEADLINES,
+    )
+    op.create_index(
+        "ix_steps_execution_id_kind_status", "steps", ["execution_id", "kind", "status"]
+    )
     op.create_index("ix_executions_created_at_id", "executions", ["created_at", "id"])
 
 

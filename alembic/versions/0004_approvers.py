@@ -21,19 +21,21 @@ def upgrade() -> None:
     """Approvers on waits (a JSON copy and one row per principal), initiator emails."""
     op.add_column("executions", sa.Column("initiator_email", sa.String(320), nullable=True))
     op.add_column("steps", sa.Column("approvers", sa.Text(), nullable=True))
-    op.add_column("steps", sa.Column("allow_self", sa.Boolean(), nullable=False,
-                                     server_default=sa.false()))
+    op.add_column(
+        "steps", sa.Column("allow_self", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "wait_approvers",
         sa.Column("execution_id", sa.String(36), nullable=False),
         sa.Column("step_no", sa.Integer(), nullable=False),
         sa.Column("principal", sa.String(320), nullable=False),
-        sa.ForeignKeyConstraint(["execution_id", "step_no"],
-                                ["steps.execution_id", "steps.step_no"],
-                                name="fk_wait_approvers_execution_id_steps",
-                                ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("execution_id", "step_no", "principal",
-                                name="pk_wait_approvers"),
+        sa.ForeignKeyConstraint(
+            ["execution_id", "step_no"],
+            ["steps.execution_id", "steps.step_no"],
+            name="fk_wait_approvers_execution_id_steps",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("execution_id", "step_no", "principal", name="pk_wait_approvers"),
     )
 
 

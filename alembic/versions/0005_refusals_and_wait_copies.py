@@ -28,11 +28,17 @@ def upgrade() -> None:
         "initiator_email FROM executions WHERE executions.id = steps.execution_id) "
         "WHERE kind = 'wait'"
     )
-    op.create_index("ix_steps_kind_status_workflow_name_created_at", "steps",
-                    ["kind", "status", "workflow", "name", "created_at"])
+    op.create_index(
+        "ix_steps_kind_status_workflow_name_created_at",
+        "steps",
+        ["kind", "status", "workflow", "name", "created_at"],
+    )
     op.drop_index("ix_steps_kind_status_created_at", table_name="steps")
-    op.create_index("ix_steps_inbox", "steps", ["kind", "status", "created_at", "allow_self",
-                                                "initiator_email", "approvers"])
+    op.create_index(
+        "ix_steps_inbox",
+        "steps",
+        ["kind", "status", "created_at", "allow_self", "initiator_email", "approvers"],
+    )
     op.create_table(
         "refusals",
         sa.Column("id", sa.String(36), nullable=False),
@@ -54,8 +60,7 @@ def downgrade() -> None:
     op.drop_table("refusals")
     op.drop_index("ix_steps_kind_status_workflow_name_created_at", table_name="steps")
     op.drop_index("ix_steps_inbox", table_name="steps")
-    op.create_index("ix_steps_kind_status_created_at", "steps",
-                    ["kind", "status", "created_at"])
+    op.create_index("ix_steps_kind_status_created_at", "steps", ["kind", "status", "created_at"])
     with op.batch_alter_table("steps") as batch:
         batch.drop_column("initiator_email")
         batch.drop_column("workflow")

@@ -46,8 +46,8 @@ def encode_exception(exc: BaseException) -> dict[str, Any]:
 def decode_exception(data: dict[str, Any]) -> BaseException:
     """Rebuild a stored exception; falls back to ``ActivityError`` when the type is gone."""
     try:
-        module = builtins if data["module"] == "builtins" else importlib.import_module(
-            data["module"]
+        module = (
+            builtins if data["module"] == "builtins" else importlib.import_module(data["module"])
         )
         cls: Any = module
         for part in data["type"].split("."):

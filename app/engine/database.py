@@ -15,8 +15,15 @@ from .sqlite_db import SqliteDatabase, sync_url
 
 TxnFn = Callable[..., Any]
 
-__all__ = ["POSTGRES_POOL_SIZE", "Database", "PostgresDatabase", "SqliteDatabase",
-           "async_postgres_url", "open_database", "sync_url"]
+__all__ = [
+    "POSTGRES_POOL_SIZE",
+    "Database",
+    "PostgresDatabase",
+    "SqliteDatabase",
+    "async_postgres_url",
+    "open_database",
+    "sync_url",
+]
 
 
 class Database(Protocol):
@@ -30,8 +37,9 @@ class Database(Protocol):
     async def read_tx(self, fn: TxnFn, *args: Any) -> Any: ...
 
 
-def open_database(url: str, synchronous: str = "FULL",
-                  pool_size: int = POSTGRES_POOL_SIZE) -> Database:
+def open_database(
+    url: str, synchronous: str = "FULL", pool_size: int = POSTGRES_POOL_SIZE
+) -> Database:
     """The database for ``url``: SQLite (``synchronous`` applies) or PostgreSQL (with
     ``pool_size`` connections for writes)."""
     backend = make_url(url).get_backend_name()

@@ -57,14 +57,21 @@ class IdempotencyKeyConflict(StentError, ValueError):
 class WaitClosed(StentError, ValueError):
     """The wait a signal was addressed to is no longer open (answered, timed out, gone)."""
 
-    def __init__(self, execution_id: str, wait_id: int, name: str, status: str,
-                 answered_by: dict[str, Any] | None = None,
-                 answered_at: float | None = None) -> None:
+    def __init__(
+        self,
+        execution_id: str,
+        wait_id: int,
+        name: str,
+        status: str,
+        answered_by: dict[str, Any] | None = None,
+        answered_at: float | None = None,
+    ) -> None:
         who = ""
         if answered_by:
             who = f" by {answered_by.get('name') or answered_by.get('email') or 'someone'}"
-        super().__init__(f"the {name!r} wait {wait_id} of execution {execution_id!r} is "
-                         f"closed: {status}{who}")
+        super().__init__(
+            f"the {name!r} wait {wait_id} of execution {execution_id!r} is closed: {status}{who}"
+        )
         self.execution_id = execution_id
         self.wait_id = wait_id
         self.name = name
@@ -95,9 +102,11 @@ class NondeterminismError(StentError):
         self.requested = requested
 
     def __str__(self) -> str:
-        return (f"step {self.step_no}: history recorded {self.recorded}, but the replay "
-                f"asked for {self.requested}; the workflow's code or inputs changed since "
-                f"it ran")
+        return (
+            f"step {self.step_no}: history recorded {self.recorded}, but the replay "
+            f"asked for {self.requested}; the workflow's code or inputs changed since "
+            f"it ran"
+        )
 
 
 class NotInWorkflow(StentError, RuntimeError):

@@ -50,7 +50,9 @@ class Stent:
     @overload
     @staticmethod
     def durable(
-        *, retry: RetryPolicy | None = None, signals: Mapping[str, object] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        signals: Mapping[str, object] | None = None,
         subject: Callable[..., str] | None = None,
     ) -> Callable[[Callable[..., Awaitable[Any]]], DurableFunction]: ...
 
@@ -90,9 +92,15 @@ class Stent:
         run = context.require_run("Stent.wait_for_signal")
         seconds = None if timeout is None else to_seconds(timeout)
         schema_json = to_json_schema(schema)
-        spec = store.WaitSpec(name, None if schema_json is None else codec.dumps(schema_json),
-                              title, description, None, registry.principals(approvers),
-                              allow_self)
+        spec = store.WaitSpec(
+            name,
+            None if schema_json is None else codec.dumps(schema_json),
+            title,
+            description,
+            None,
+            registry.principals(approvers),
+            allow_self,
+        )
         return await run.wait_for_signal(spec, seconds, default)
 
     @staticmethod
@@ -131,17 +139,26 @@ class Stent:
         self.worker_id = uuid.uuid4().hex[:16]
         self.db = open_database(database_url, sqlite_synchronous, pool_size)
         self.lease_seconds = lease_seconds
-        self._worker = Worker(self.db, clock, self.worker_id,
-                              idle_eviction_seconds=idle_eviction_seconds,
-                              max_resident=max_resident, poll_interval=poll_interval,
-                              lease_seconds=lease_seconds)
+        self._worker = Worker(
+            self.db,
+            clock,
+            self.worker_id,
+            idle_eviction_seconds=idle_eviction_seconds,
+            max_resident=max_resident,
+            poll_interval=poll_interval,
+            lease_seconds=lease_seconds,
+        )
 
     async def __aenter__(self) -> Stent:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
@@ -156,8 +173,9 @@ class Stent:
         await self.db.stop()
 
     # ------------------------------------------------------------------ starting
-    async def dispatch(self, fn: DurableFunction | Callable[..., Any], *args: Any,
-                       **kwargs: Any) -> str:
+    async def dispatch(
+        self, fn: DurableFunction | Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> str:
         """Start ``fn(*args, **kwargs)`` as a new execution; returns its id."""
         return await self.start_execution(fn, args=list(args), kwargs=kwargs)
 
@@ -171,17 +189,24 @@ class Stent:
     ) -> str:
         """Start a workflow (function or registered name) with an optional initiator."""
         durable = _resolve(workflow)
-        arguments = codec.dumps({"args": list(args), "kwargs": dict(kwargs or {})},
-                                "the workflow's arguments")
+        arguments = codec.dumps(
+            {"args": list(args), "kwargs": dict(kwargs or {})}, "the workflow's arguments"
+        )
         eid = str(uuid.uuid4())
         decoded = codec.loads(arguments)
         email = None if initiator is None else initiator.get("email")
-        await self.db.write(store.create_execution, eid, durable.name, arguments,
-                            None if initiator is None else codec.dumps(dict(initiator)),
-                            email.strip().lower() if isinstance(email, str) else None,
-                            durable.describe(decoded["args"], decoded["kwargs"]),
-                            self.clock(), self.worker_id,
-                            self.worker_id if self.run_worker else None)
+        await self.db.write(
+            store.create_execution,
+            eid,
+            durable.name,
+            arguments,
+            None if initiator is None else codec.dumps(dict(initiator)),
+            email.strip().lower() if isinstance(email, str) else None,
+            durable.describe(decoded["args"], decoded["kwargs"]),
+            self.clock(),
+            self.worker_id,
+            self.worker_id if self.run_worker else None,
+        )
         self._worker.start_execution(eid, durable, decoded)
         return eid
 
@@ -203,28 +228,43 @@ class Stent:
         """
         text = _encode_payload(payload, self.max_signal_bytes)
         new = store.NewSignal(
-            str(uuid.uuid4()), execution_id, name, text, codec.digest(text), idempotency_key,
-            None if sender is None else codec.dumps(dict(sender), "the sender"), wait_id)
+            str(uuid.uuid4()),
+            execution_id,
+            name,
+            text,
+            codec.digest(text),
+            idempotency_key,
+            None if sender is None else codec.dumps(dict(sender), "the sender"),
+            wait_id,
+        )
         receipt, completion, owner = await self.db.write(
-            store.accept_signal, new, _validator(name, payload), self.clock(), self.worker_id,
-            self.run_worker)
+            store.accept_signal,
+            new,
+            _validator(name, payload),
+            self.clock(),
+            self.worker_id,
+            self.run_worker,
+        )
         if owner == self.worker_id:
             self._worker.owned_change(execution_id, completion)
         return receipt  # type: ignore[no-any-return]
 
     async def cancel(self, execution_id: str) -> bool:
         """Cancel an unfinished execution; False when it had already finished."""
-        cancelled = await self.db.write(store.cancel_execution, execution_id, self.clock(),
-                                        self.worker_id)
+        cancelled = await self.db.write(
+            store.cancel_execution, execution_id, self.clock(), self.worker_id
+        )
         self._worker.cancelled(
-            execution_id, Result.Error(ExecutionCancelled(execution_id)) if cancelled else None)
+            execution_id, Result.Error(ExecutionCancelled(execution_id)) if cancelled else None
+        )
         return bool(cancelled)
 
     # ------------------------------------------------------------------ reading
     async def state_of(self, execution_id: str) -> ExecutionState:
         """The execution's state, open waits and (once finished) result."""
         return await self.db.read_point(  # type: ignore[no-any-return]
-            queries.state_of, execution_id)
+            queries.state_of, execution_id
+        )
 
     async def wait_for(self, execution_id: str, timeout: float | None = None) -> Result[Any, Any]:
         """Wait until the execution finishes; its ``Result``. ``TimeoutError`` on timeout."""
@@ -247,7 +287,8 @@ class Stent:
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:
                         raise TimeoutError(
-                            f"execution {execution_id} did not finish in {timeout} s")
+                            f"execution {execution_id} did not finish in {timeout} s"
+                        )
                 try:
                     return await asyncio.wait_for(asyncio.shield(future), wait)
                 except TimeoutError:
@@ -255,12 +296,19 @@ class Stent:
             finally:
                 self._worker.forget_future(execution_id, future)
 
-    async def list_waiting(self, *, workflow: str | None = None, name: str | None = None,
-                           opened_before: float | None = None,
-                           execution_id: str | None = None,
-                           principals: Sequence[str] | None = None,
-                           not_initiated_by: str | None = None, limit: int = 50,
-                           after: str | None = None, newest_first: bool = False) -> Page:
+    async def list_waiting(
+        self,
+        *,
+        workflow: str | None = None,
+        name: str | None = None,
+        opened_before: float | None = None,
+        execution_id: str | None = None,
+        principals: Sequence[str] | None = None,
+        not_initiated_by: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+        newest_first: bool = False,
+    ) -> Page:
         """Open waits across executions, oldest first; ``after`` is a previous page's cursor.
 
         ``opened_before`` (a timestamp) keeps waits at least that old; ``execution_id``
@@ -268,42 +316,81 @@ class Stent:
         principals may answer; ``not_initiated_by`` drops waits of executions that email
         started (unless the wait allows self-answers).
         """
-        filters = WaitFilter(workflow, name, opened_before, execution_id,
-                             None if principals is None else tuple(principals),
-                             not_initiated_by)
+        filters = WaitFilter(
+            workflow,
+            name,
+            opened_before,
+            execution_id,
+            None if principals is None else tuple(principals),
+            not_initiated_by,
+        )
         return await self.db.read(  # type: ignore[no-any-return]
-            queries.list_waiting, filters, limit, after, newest_first)
+            queries.list_waiting, filters, limit, after, newest_first
+        )
 
-    async def count_waiting(self, *, workflow: str | None = None, name: str | None = None,
-                            opened_before: float | None = None,
-                            execution_id: str | None = None,
-                            principals: Sequence[str] | None = None,
-                            not_initiated_by: str | None = None) -> int:
+    async def count_waiting(
+        self,
+        *,
+        workflow: str | None = None,
+        name: str | None = None,
+        opened_before: float | None = None,
+        execution_id: str | None = None,
+        principals: Sequence[str] | None = None,
+        not_initiated_by: str | None = None,
+    ) -> int:
         """How many open waits match (the same filters as ``list_waiting``)."""
-        filters = WaitFilter(workflow, name, opened_before, execution_id,
-                             None if principals is None else tuple(principals),
-                             not_initiated_by)
+        filters = WaitFilter(
+            workflow,
+            name,
+            opened_before,
+            execution_id,
+            None if principals is None else tuple(principals),
+            not_initiated_by,
+        )
         return await self.db.read(queries.count_waiting, filters)  # type: ignore[no-any-return]
 
-    async def list_executions(self, *, state: str | None = None, workflow: str | None = None,
-                              waiting: bool | None = None, limit: int = 50,
-                              after: str | None = None) -> Page:
+    async def list_executions(
+        self,
+        *,
+        state: str | None = None,
+        workflow: str | None = None,
+        waiting: bool | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Page:
         """Executions, newest first, filtered by state, workflow and whether they wait."""
         return await self.db.read(  # type: ignore[no-any-return]
-            queries.list_executions, state, workflow, waiting, limit, after)
+            queries.list_executions, state, workflow, waiting, limit, after
+        )
 
     async def execution_detail(self, execution_id: str) -> ExecutionDetail:
         """State, steps, signals and refusals in one read (``ExecutionNotFound`` if none)."""
         return await self.db.read_point(  # type: ignore[no-any-return]
-            queries.execution_detail, execution_id)
+            queries.execution_detail, execution_id
+        )
 
-    async def record_refusal(self, execution_id: str, name: str, *, path: str, reason: str,
-                             sender: Mapping[str, Any] | None = None,
-                             wait_id: int | None = None) -> None:
+    async def record_refusal(
+        self,
+        execution_id: str,
+        name: str,
+        *,
+        path: str,
+        reason: str,
+        sender: Mapping[str, Any] | None = None,
+        wait_id: int | None = None,
+    ) -> None:
         """Keep an attempt to answer a wait that authorization refused (for auditors)."""
-        await self.db.write(store.record_refusal, str(uuid.uuid4()), execution_id, wait_id,
-                            name, None if sender is None else codec.dumps(dict(sender)),
-                            path, reason, self.clock())
+        await self.db.write(
+            store.record_refusal,
+            str(uuid.uuid4()),
+            execution_id,
+            wait_id,
+            name,
+            None if sender is None else codec.dumps(dict(sender)),
+            path,
+            reason,
+            self.clock(),
+        )
 
     async def refusals_of(self, execution_id: str) -> list[Refusal]:
         """Refused attempts to answer the execution's waits, oldest first."""
@@ -355,7 +442,8 @@ def _encode_payload(payload: Any, limit: int) -> str:
     size = len(text.encode())
     if size > limit:
         raise SignalValidationError(
-            f"the signal payload is {size} bytes; the limit is {limit} bytes")
+            f"the signal payload is {size} bytes; the limit is {limit} bytes"
+        )
     return text
 
 

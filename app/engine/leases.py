@@ -60,36 +60,55 @@ _LEASE: Any = bindparam("b_lease", type_=Float())
 _UNFINISHED = or_(*(ex.c.state == state for state in UNFINISHED))
 _STALE = wk.c.heartbeat_at < db_now() - _LEASE
 
-REGISTER = Prepared(insert(wk).values(
-    id=_ME, host=bindparam("b_host"), pid=bindparam("b_pid"),
-    machine=bindparam("b_machine"), started_at=db_now(), heartbeat_at=db_now()))
+REGISTER = Prepared(
+    insert(wk).values(
+        id=_ME,
+        host=bindparam("b_host"),
+        pid=bindparam("b_pid"),
+        machine=bindparam("b_machine"),
+        started_at=db_now(),
+        heartbeat_at=db_now(),
+    )
+)
 HEARTBEAT = Prepared(update(wk).where(wk.c.id == _ME).values(heartbeat_at=db_now()))
 WORKERS = Prepared(select(wk.c.id, wk.c.pid, wk.c.machine, _STALE.label("stale")))
 ANY_UNOWNED = Prepared(
-    select(ex.c.id)
-    .where(and_(ex.c.lease_owner.is_(None), _UNFINISHED))
-    .limit(1))
+    select(ex.c.id).where(and_(ex.c.lease_owner.is_(None), _UNFINISHED)).limit(1)
+)
 
 
 def _claim(owner_matches: Any) -> Prepared:
-    batch = (select(ex.c.id)
-             .where(and_(owner_matches, _UNFINISHED))
-             .order_by(ex.c.created_at)
-             .limit(bindparam("b_limit"))
-             .with_for_update(skip_locked=True))
-    return Prepared(update(ex).where(ex.c.id.in_(batch))
-                    .values(lease_owner=_ME, leased_at=db_now())
-                    .returning(ex.c.id, ex.c.workflow))
+    batch = (
+        select(ex.c.id)
+        .where(and_(owner_matches, _UNFINISHED))
+        .order_by(ex.c.created_at)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return Prepared(
+        update(ex)
+        .where(ex.c.id.in_(batch))
+        .values(lease_owner=_ME, leased_at=db_now())
+        .returning(ex.c.id, ex.c.workflow)
+    )
 
 
 CLAIM_FROM = _claim(ex.c.lease_owner == bindparam("b_owner"))
 CLAIM_UNOWNED = _claim(ex.c.lease_owner.is_(None))
-FORGET_DEAD = Prepared(delete(wk).where(and_(
-    wk.c.id == bindparam("b_owner"),
-    ~exists().where(and_(ex.c.lease_owner == wk.c.id, _UNFINISHED)))))
+FORGET_DEAD = Prepared(
+    delete(wk).where(
+        and_(
+            wk.c.id == bindparam("b_owner"),
+            ~exists().where(and_(ex.c.lease_owner == wk.c.id, _UNFINISHED)),
+        )
+    )
+)
 # the changed rows show up in the other workers' polls, which claim them
-RELEASE = Prepared(update(ex).where(and_(ex.c.lease_owner == _ME, _UNFINISHED))
-                   .values(lease_owner=None, leased_at=None, updated_at=bindparam("b_now")))
+RELEASE = Prepared(
+    update(ex)
+    .where(and_(ex.c.lease_owner == _ME, _UNFINISHED))
+    .values(lease_owner=None, leased_at=None, updated_at=bindparam("b_now"))
+)
 UNREGISTER = Prepared(delete(wk).where(wk.c.id == _ME))
 
 
@@ -118,8 +137,9 @@ def pid_exists(pid: int) -> bool:
 
 def register(tx: Tx, me: str) -> None:
     """Add this worker process, with a fresh heartbeat."""
-    tx.execute(REGISTER, b_me=me, b_host=socket.gethostname()[:255], b_pid=os.getpid(),
-               b_machine=machine())
+    tx.execute(
+        REGISTER, b_me=me, b_host=socket.gethostname()[:255], b_pid=os.getpid(), b_machine=machine()
+    )
 
 
 def heartbeat(tx: Tx, me: str) -> bool:

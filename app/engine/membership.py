@@ -23,9 +23,15 @@ class Membership:
     (this worker was taken for dead, so they may run elsewhere now).
     """
 
-    def __init__(self, db: Database, worker_id: str, lease_seconds: float,
-                 clock: Callable[[], float], adopt: Callable[[Claimed], None],
-                 drop_all: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        worker_id: str,
+        lease_seconds: float,
+        clock: Callable[[], float],
+        adopt: Callable[[Claimed], None],
+        drop_all: Callable[[], None],
+    ) -> None:
         self.db = db
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
@@ -46,8 +52,12 @@ class Membership:
         try:
             await self.db.write(leases.release, self.worker_id, self.clock())
         except Exception:
-            log.warning("could not hand executions back; they are taken over once the "
-                        "lease of %s s expires", self.lease_seconds, exc_info=True)
+            log.warning(
+                "could not hand executions back; they are taken over once the "
+                "lease of %s s expires",
+                self.lease_seconds,
+                exc_info=True,
+            )
 
     def want_claim(self) -> None:
         """Some execution has no owner: claim now rather than at the next heartbeat."""

@@ -31,8 +31,14 @@ def libpq_dsn(url: str) -> str:
 class Listener:
     """Calls ``handlers[channel](payload)`` for every notification on those channels."""
 
-    def __init__(self, url: str, handlers: Mapping[str, Callable[[str], None]], *,
-                 name: str, on_reconnect: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        handlers: Mapping[str, Callable[[str], None]],
+        *,
+        name: str,
+        on_reconnect: Callable[[], None],
+    ) -> None:
         self.dsn = libpq_dsn(url)
         self.handlers = dict(handlers)
         self.name = name  # application_name: tests and operators find the connection by it
@@ -61,12 +67,14 @@ class Listener:
             lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(
-                    self.dsn, server_settings={"application_name": self.name})
+                    self.dsn, server_settings={"application_name": self.name}
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 failures += 1
-                log.warning("LISTEN connection failed (%s); retrying in %s s",
-                            type(exc).__name__, delay)
+                log.warning(
+                    "LISTEN connection failed (%s); retrying in %s s", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
                 continue
             try:

@@ -72,14 +72,17 @@ class PostgresDatabase:
                 await conn.run_sync(upgrade_to_head)
         finally:
             await migrator.dispose()
-        self._reader = create_async_engine(self.url, pool_size=max(1, self._pool_size // 2),
-                                           max_overflow=0,
-                                           isolation_level="REPEATABLE READ")
+        self._reader = create_async_engine(
+            self.url,
+            pool_size=max(1, self._pool_size // 2),
+            max_overflow=0,
+            isolation_level="REPEATABLE READ",
+        )
         self._dialect = self._reader.dialect
-        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(
-            hide_password=False)
-        self._pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size,
-                                               reset=_keep_session)
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=self._pool_size, reset=_keep_session
+        )
         self._notifier = asyncio.get_running_loop().create_task(self._notify_loop())
 
     async def stop(self) -> None:
@@ -129,10 +132,15 @@ class PostgresDatabase:
             async with self._pool.acquire() as conn:
                 await conn.execute(
                     "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)",
-                    [channel for channel, _ in batch], [payload for _, payload in batch])
+                    [channel for channel, _ in batch],
+                    [payload for _, payload in batch],
+                )
         except (OSError, asyncpg.PostgresError):
-            log.warning("%d notifications were not sent; the poll makes up for them",
-                        len(batch), exc_info=True)
+            log.warning(
+                "%d notifications were not sent; the poll makes up for them",
+                len(batch),
+                exc_info=True,
+            )
 
     @staticmethod
     async def _read(engine: AsyncEngine, fn: TxnFn, args: tuple[Any, ...]) -> Any:

@@ -43,8 +43,7 @@ class Prepared:
             if returning:  # UPDATE ... RETURNING: rows like a SELECT's
                 fields = [d["name"] for d in returning]
             row = None if fields is None else namedtuple("Row", fields)
-            compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params),
-                                 row)
+            compiled = _Compiled(str(comp), tuple(comp.positiontup or ()), dict(comp.params), row)
             self._compiled[dialect.name] = compiled
         return compiled
 
@@ -132,8 +131,7 @@ class AsyncpgTx(Tx):
 
     def all(self, prepared: Prepared, **params: Any) -> list[Any]:
         compiled, args = self._args(prepared, params)
-        return [compiled.row(*found) for found in await_only(self._conn.fetch(compiled.sql,
-                                                                               *args))]
+        return [compiled.row(*found) for found in await_only(self._conn.fetch(compiled.sql, *args))]
 
     def raw(self, sql: str) -> None:
         await_only(self._conn.execute(sql))

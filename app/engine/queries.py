@@ -52,18 +52,37 @@ def execution_row(conn: Connection, eid: str) -> Any:
 
 def _wait_info(row: Any) -> WaitInfo:
     return WaitInfo(
-        execution_id=row.execution_id, workflow=row.workflow, step_no=row.step_no,
-        name=row.name, schema=codec.loads(row.schema), title=row.title,
-        description=row.description, since=row.created_at, deadline=row.deadline,
+        execution_id=row.execution_id,
+        workflow=row.workflow,
+        step_no=row.step_no,
+        name=row.name,
+        schema=codec.loads(row.schema),
+        title=row.title,
+        description=row.description,
+        since=row.created_at,
+        deadline=row.deadline,
         subject=row.subject,
         approvers=None if row.approvers is None else tuple(codec.loads(row.approvers)),
-        allow_self=bool(row.allow_self), initiator_email=row.initiator_email,
+        allow_self=bool(row.allow_self),
+        initiator_email=row.initiator_email,
     )
 
 
-_WAIT_COLUMNS = (st.c.execution_id, ex.c.workflow, st.c.step_no, st.c.name, st.c.schema,
-                 st.c.title, st.c.description, st.c.created_at, st.c.deadline, ex.c.subject,
-                 st.c.approvers, st.c.allow_self, ex.c.initiator_email)
+_WAIT_COLUMNS = (
+    st.c.execution_id,
+    ex.c.workflow,
+    st.c.step_no,
+    st.c.name,
+    st.c.schema,
+    st.c.title,
+    st.c.description,
+    st.c.created_at,
+    st.c.deadline,
+    ex.c.subject,
+    st.c.approvers,
+    st.c.allow_self,
+    ex.c.initiator_email,
+)
 
 
 def open_waits_of(conn: Connection, eid: str) -> list[WaitInfo]:
@@ -88,8 +107,11 @@ def _with_execution_ids(conn: Connection, filters: WaitFilter) -> tuple[str, ...
     # "g" sorts after every hex digit and "-" in C and linguistic collations alike (a
     # "\uffff" bound is not safe in every PostgreSQL collation); the range may hold a few
     # more ids under a linguistic collation, so the prefix is checked again here.
-    rows = conn.execute(select(ex.c.id).where(
-        and_(ex.c.id >= prefix, ex.c.id < prefix + "g")).limit(MAX_PREFIX_MATCHES))
+    rows = conn.execute(
+        select(ex.c.id)
+        .where(and_(ex.c.id >= prefix, ex.c.id < prefix + "g"))
+        .limit(MAX_PREFIX_MATCHES)
+    )
     return tuple(found for found in rows.scalars() if found.startswith(prefix))
 
 
@@ -97,8 +119,9 @@ MAX_PREFIX_MATCHES = 1000
 _UUID_CHARS = frozenset("0123456789abcdef-")
 
 
-def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
-                   execution_ids: tuple[str, ...] | None) -> Any:
+def _waiting_query(
+    columns: Any, filters: WaitFilter, join: bool, execution_ids: tuple[str, ...] | None
+) -> Any:
     """Open waits matching ``filters``. Every filter is on ``steps`` itself (workflow and
     initiator are copied there), so counting needs no join; ``join`` adds the execution's
     columns for a page of rows."""
@@ -112,9 +135,13 @@ def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
         # Written so that no index serves kind and status, or the planner walks every
         # open wait in date order (for the ORDER BY ... LIMIT) checking each id: 200 ms
         # at 100,000 open waits instead of a few.
-        query = query.where(and_(st.c.execution_id.in_(execution_ids),
-                                 func.coalesce(st.c.kind, "") == "wait",
-                                 func.coalesce(st.c.status, "") == "open"))
+        query = query.where(
+            and_(
+                st.c.execution_id.in_(execution_ids),
+                func.coalesce(st.c.kind, "") == "wait",
+                func.coalesce(st.c.status, "") == "open",
+            )
+        )
     if filters.workflow is not None:
         query = query.where(st.c.workflow == filters.workflow)
     if filters.name is not None:
@@ -123,17 +150,27 @@ def _waiting_query(columns: Any, filters: WaitFilter, join: bool,
         query = query.where(st.c.created_at <= filters.opened_before)
     if filters.principals is not None:
         listed = select(wa.c.principal).where(
-            and_(wa.c.execution_id == st.c.execution_id, wa.c.step_no == st.c.step_no,
-                 wa.c.principal.in_(filters.principals)))
+            and_(
+                wa.c.execution_id == st.c.execution_id,
+                wa.c.step_no == st.c.step_no,
+                wa.c.principal.in_(filters.principals),
+            )
+        )
         query = query.where(or_(st.c.approvers.is_(None), listed.exists()))
     if filters.not_initiated_by is not None:
-        query = query.where(or_(st.c.allow_self, st.c.initiator_email.is_(None),
-                                st.c.initiator_email != filters.not_initiated_by.lower()))
+        query = query.where(
+            or_(
+                st.c.allow_self,
+                st.c.initiator_email.is_(None),
+                st.c.initiator_email != filters.not_initiated_by.lower(),
+            )
+        )
     return query
 
 
-def list_waiting(conn: Connection, filters: WaitFilter, limit: int, after: str | None,
-                 newest_first: bool) -> Page:
+def list_waiting(
+    conn: Connection, filters: WaitFilter, limit: int, after: str | None, newest_first: bool
+) -> Page:
     """Open waits across executions, oldest (or newest) first, keyset-paginated."""
     query = _waiting_query(_WAIT_COLUMNS, filters, True, _with_execution_ids(conn, filters))
     key_columns = tuple_(st.c.created_at, st.c.execution_id, st.c.step_no)
@@ -170,8 +207,15 @@ def list_executions(
         .where(and_(st.c.execution_id == ex.c.id, st.c.kind == "wait", st.c.status == "open"))
         .scalar_subquery()
     )
-    query = select(ex.c.id, ex.c.workflow, ex.c.state, ex.c.created_at, ex.c.updated_at,
-                   open_waits.label("open_waits"), ex.c.subject)
+    query = select(
+        ex.c.id,
+        ex.c.workflow,
+        ex.c.state,
+        ex.c.created_at,
+        ex.c.updated_at,
+        open_waits.label("open_waits"),
+        ex.c.subject,
+    )
     if state is not None:
         query = query.where(ex.c.state == state)
     if workflow is not None:
@@ -181,10 +225,15 @@ def list_executions(
     if after is not None:
         key = decode_cursor(after)
         query = query.where(tuple_(ex.c.created_at, ex.c.id) < tuple_(*key))
-    rows = conn.execute(query.order_by(ex.c.created_at.desc(), ex.c.id.desc())
-                        .limit(limit + 1)).all()
-    items = [ExecutionSummary(r.id, r.workflow, r.state, r.created_at, r.updated_at,
-                              r.open_waits, r.subject) for r in rows[:limit]]
+    rows = conn.execute(
+        query.order_by(ex.c.created_at.desc(), ex.c.id.desc()).limit(limit + 1)
+    ).all()
+    items = [
+        ExecutionSummary(
+            r.id, r.workflow, r.state, r.created_at, r.updated_at, r.open_waits, r.subject
+        )
+        for r in rows[:limit]
+    ]
     last = rows[limit - 1] if len(rows) > limit else None
     return Page(items, encode_cursor([last.created_at, last.id]) if last else None)
 
@@ -194,10 +243,17 @@ def signals_of(conn: Connection, eid: str) -> list[SignalRecord]:
     rows = conn.execute(select(sg).where(sg.c.execution_id == eid).order_by(sg.c.seq))
     return [
         SignalRecord(
-            id=r.id, execution_id=r.execution_id, seq=r.seq, name=r.name,
-            payload=codec.loads(r.payload), sender=codec.loads(r.sender), state=r.state,
-            consumed_by_step=r.consumed_by_step, idempotency_key=r.idempotency_key,
-            received_at=r.received_at, consumed_at=r.consumed_at,
+            id=r.id,
+            execution_id=r.execution_id,
+            seq=r.seq,
+            name=r.name,
+            payload=codec.loads(r.payload),
+            sender=codec.loads(r.sender),
+            state=r.state,
+            consumed_by_step=r.consumed_by_step,
+            idempotency_key=r.idempotency_key,
+            received_at=r.received_at,
+            consumed_at=r.consumed_at,
         )
         for r in rows
     ]
@@ -208,9 +264,16 @@ def steps_of(conn: Connection, eid: str) -> list[StepRecord]:
     rows = conn.execute(select(st).where(st.c.execution_id == eid).order_by(st.c.step_no))
     return [
         StepRecord(
-            step_no=r.step_no, kind=r.kind, name=r.name, status=r.status,
-            result=codec.loads(r.result), error=codec.loads(r.error), attempts=r.attempts,
-            created_at=r.created_at, completed_at=r.completed_at, deadline=r.deadline,
+            step_no=r.step_no,
+            kind=r.kind,
+            name=r.name,
+            status=r.status,
+            result=codec.loads(r.result),
+            error=codec.loads(r.error),
+            attempts=r.attempts,
+            created_at=r.created_at,
+            completed_at=r.completed_at,
+            deadline=r.deadline,
             title=r.title,
         )
         for r in rows
@@ -224,10 +287,17 @@ def state_of(conn: Connection, eid: str) -> ExecutionState:
         raise ExecutionNotFound(eid)
     arguments = codec.loads(row.arguments)
     return ExecutionState(
-        id=row.id, workflow=row.workflow, state=row.state, args=arguments["args"],
-        kwargs=arguments["kwargs"], initiator=codec.loads(row.initiator),
-        created_at=row.created_at, updated_at=row.updated_at, finished_at=row.finished_at,
-        waiting_on=open_waits_of(conn, eid), subject=row.subject,
+        id=row.id,
+        workflow=row.workflow,
+        state=row.state,
+        args=arguments["args"],
+        kwargs=arguments["kwargs"],
+        initiator=codec.loads(row.initiator),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        waiting_on=open_waits_of(conn, eid),
+        subject=row.subject,
         result=outcomes.stored_result(row),
     )
 
@@ -235,11 +305,16 @@ def state_of(conn: Connection, eid: str) -> ExecutionState:
 def refusals_of(conn: Connection, eid: str) -> list[Refusal]:
     """Refused attempts to answer the execution's waits, oldest first."""
     rows = conn.execute(select(rf).where(rf.c.execution_id == eid).order_by(rf.c.at))
-    return [Refusal(r.id, r.execution_id, r.wait_id, r.name, codec.loads(r.sender), r.path,
-                    r.reason, r.at) for r in rows]
+    return [
+        Refusal(
+            r.id, r.execution_id, r.wait_id, r.name, codec.loads(r.sender), r.path, r.reason, r.at
+        )
+        for r in rows
+    ]
 
 
 def execution_detail(conn: Connection, eid: str) -> ExecutionDetail:
     """State, steps, signals and refusals of one execution, consistent with each other."""
-    return ExecutionDetail(state_of(conn, eid), steps_of(conn, eid), signals_of(conn, eid),
-                           refusals_of(conn, eid))
+    return ExecutionDetail(
+        state_of(conn, eid), steps_of(conn, eid), signals_of(conn, eid), refusals_of(conn, eid)
+    )

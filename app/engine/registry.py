@@ -122,14 +122,15 @@ def register(
     """Wrap and register ``fn`` under ``module.qualname``."""
     if not asyncio.iscoroutinefunction(fn):
         raise TypeError(f"@Stent.durable needs an async def, got {fn!r}")
-    declared = {name: spec if isinstance(spec, Signal) else Signal(spec)
-                for name, spec in (signals or {}).items()}
-    schemas = {name: s for name, spec in declared.items()
-               if (s := to_json_schema(spec.schema))}
-    rules = {name: (principals(spec.approvers), spec.allow_self)
-             for name, spec in declared.items()}
-    durable = DurableFunction(fn, f"{fn.__module__}.{fn.__qualname__}", retry or RetryPolicy(),
-                              schemas, subject, rules)
+    declared = {
+        name: spec if isinstance(spec, Signal) else Signal(spec)
+        for name, spec in (signals or {}).items()
+    }
+    schemas = {name: s for name, spec in declared.items() if (s := to_json_schema(spec.schema))}
+    rules = {name: (principals(spec.approvers), spec.allow_self) for name, spec in declared.items()}
+    durable = DurableFunction(
+        fn, f"{fn.__module__}.{fn.__qualname__}", retry or RetryPolicy(), schemas, subject, rules
+    )
     _registry[durable.name] = durable
     return durable
 

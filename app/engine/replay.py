@@ -56,8 +56,14 @@ class Outcome:
 class Run:
     """The in-memory side of one execution."""
 
-    def __init__(self, executor: Worker, eid: str, fn: DurableFunction, arguments: Any,
-                 history: dict[int, Recorded]) -> None:
+    def __init__(
+        self,
+        executor: Worker,
+        eid: str,
+        fn: DurableFunction,
+        arguments: Any,
+        history: dict[int, Recorded],
+    ) -> None:
         self.executor = executor
         self.eid = eid
         self.fn = fn
@@ -68,10 +74,14 @@ class Run:
         self.cancelled: set[int] = set()
         # waits and timers that are open in storage: a signal or a deadline will wake them
         self.wakeable: set[int] = set()
-        recorded = sorted((r.completion_no, n) for n, r in history.items()
-                          if r.status in ("done", "failed") and r.completion_no is not None)
+        recorded = sorted(
+            (r.completion_no, n)
+            for n, r in history.items()
+            if r.status in ("done", "failed") and r.completion_no is not None
+        )
         self.queue: deque[Outcome] = deque(
-            Outcome(n, c, history[n].result, history[n].error) for c, n in recorded)
+            Outcome(n, c, history[n].result, history[n].error) for c, n in recorded
+        )
         # cancelled steps keep their completion number: it is used, never delivered
         self.last_completion = max((r.completion_no or 0 for r in history.values()), default=0)
         self.pending: dict[int, Outcome] = {}
@@ -88,8 +98,9 @@ class Run:
     # ----------------------------------------------------------------- life cycle
     def start(self, on_finish: Callable[[Run, Any, BaseException | None], Any]) -> None:
         """Run the workflow function in a task of its own."""
-        self.main = asyncio.get_running_loop().create_task(self._drive(on_finish),
-                                                          name=f"stent:{self.eid}")
+        self.main = asyncio.get_running_loop().create_task(
+            self._drive(on_finish), name=f"stent:{self.eid}"
+        )
         self.tasks.add(self.main)
 
     async def _drive(self, on_finish: Callable[[Run, Any, BaseException | None], Any]) -> None:
@@ -128,8 +139,12 @@ class Run:
         An execution that is still computing, or whose steps are not yet stored as open,
         is never idle: nothing in storage would wake it again.
         """
-        return (self.busy == 0 and not self.queue and not self.settling
-                and not self.wakeable.isdisjoint(self.futures))
+        return (
+            self.busy == 0
+            and not self.queue
+            and not self.settling
+            and not self.wakeable.isdisjoint(self.futures)
+        )
 
     # ----------------------------------------------------------------- delivery
     def deliver(self, outcome: Outcome) -> None:
@@ -185,7 +200,8 @@ class Run:
         recorded = self.history.get(step_no)
         if recorded is not None and (recorded.kind, recorded.name) != (kind, name):
             self.nondeterminism = NondeterminismError(
-                step_no, f"{recorded.kind} {recorded.name!r}", f"{kind} {name!r}")
+                step_no, f"{recorded.kind} {recorded.name!r}", f"{kind} {name!r}"
+            )
             raise self.nondeterminism
         return step_no, recorded
 
@@ -223,8 +239,9 @@ class Run:
             self.busy -= 1
             self.last_active = time.monotonic()
 
-    async def activity(self, durable: DurableFunction, args: list[Any],
-                       kwargs: dict[str, Any]) -> Any:
+    async def activity(
+        self, durable: DurableFunction, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
         """Await a durable function as a recorded step (run at most once to completion)."""
         step_no, recorded = self._take_step("activity", durable.name)
         if recorded is None:
@@ -239,8 +256,9 @@ class Run:
                 self.busy -= 1
         return _unpack(await self._await_step(step_no, recorded))
 
-    async def wait_for_signal(self, spec: store.WaitSpec, timeout: float | None,
-                              default: Any) -> Any:
+    async def wait_for_signal(
+        self, spec: store.WaitSpec, timeout: float | None, default: Any
+    ) -> Any:
         """Wait for the oldest unconsumed signal ``spec.name`` (see ``store.open_wait``)."""
         name = spec.name
         step_no, recorded = self._take_step("wait", name)
@@ -254,13 +272,17 @@ class Run:
                 spec = replace(spec, schema=self.fn.schema_text(name))
             if spec.approvers is None and name in self.fn.rules:
                 approvers, allow_self = self.fn.rules[name]
-                spec = replace(spec, approvers=approvers,
-                               allow_self=spec.allow_self or allow_self)
+                spec = replace(spec, approvers=approvers, allow_self=spec.allow_self or allow_self)
             waiter = asyncio.ensure_future(self._await_step(step_no, None))
             try:
                 done = await self._write(
-                    store.open_wait, self.eid, step_no, replace(spec, deadline=deadline),
-                    self.executor.clock(), self.executor.worker_id)
+                    store.open_wait,
+                    self.eid,
+                    step_no,
+                    replace(spec, deadline=deadline),
+                    self.executor.clock(),
+                    self.executor.worker_id,
+                )
             except ExecutionFinished:
                 waiter.cancel()
                 raise
@@ -287,8 +309,15 @@ class Run:
         if recorded is None:
             deadline = self.executor.clock() + seconds
             waiter = asyncio.ensure_future(self._await_step(step_no, None))
-            await self._write(store.open_timer, self.eid, step_no, "sleep", deadline,
-                              self.executor.clock(), self.executor.worker_id)
+            await self._write(
+                store.open_timer,
+                self.eid,
+                step_no,
+                "sleep",
+                deadline,
+                self.executor.clock(),
+                self.executor.worker_id,
+            )
             self.wakeable.add(step_no)
             self.executor.timers.add(deadline, self.eid, step_no)
             await waiter

@@ -218,5 +218,9 @@ def parameters_schema(fn: Callable[..., Any]) -> dict[str, Any]:
         elif (default := _json_value(parameter.default)) is not _NOT_JSON:
             schema["default"] = default
         properties[name] = schema
-    return {"type": "object", "properties": properties, "required": required,
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }

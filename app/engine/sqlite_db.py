@@ -91,8 +91,7 @@ class SqliteDatabase:
         self._loop = asyncio.get_running_loop()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="stent-reader")
         await asyncio.to_thread(self._migrate)
-        self._thread = threading.Thread(target=self._write_loop, name="stent-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._write_loop, name="stent-writer", daemon=True)
         self._thread.start()
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
 
@@ -246,5 +245,3 @@ def _deliver(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
-
-

@@ -87,16 +87,27 @@ def wake_payload(completion: Completion) -> str:
     """A notification that hands the owner the completion itself (``"<id> <step>
     <completion> <result>"``), so it needs no read; only ``"<id>"`` when the result is too
     long for a notification (the owner then reads it)."""
-    text = (f"{completion.execution_id} {completion.step_no} {completion.completion_no} "
-            f"{completion.result}")
-    if completion.error is not None or completion.result is None or len(
-            text.encode()) > NOTIFY_PAYLOAD_LIMIT:
+    text = (
+        f"{completion.execution_id} {completion.step_no} {completion.completion_no} "
+        f"{completion.result}"
+    )
+    if (
+        completion.error is not None
+        or completion.result is None
+        or len(text.encode()) > NOTIFY_PAYLOAD_LIMIT
+    ):
         return completion.execution_id
     return text
 
 
-def _route(tx: Tx, eid: str, owner: str | None, worker: str | None, now: float,
-           completion: Completion | None) -> str | None:
+def _route(
+    tx: Tx,
+    eid: str,
+    owner: str | None,
+    worker: str | None,
+    now: float,
+    completion: Completion | None,
+) -> str | None:
     """After a change to ``eid`` made by ``worker`` (None: a process running no worker):
     the owner that must act on it. An unowned execution is taken by a worker sender, or
     announced to every worker; another owner is handed the ``completion``, if any."""
@@ -123,53 +134,119 @@ def _take_completion_no(tx: Tx, eid: str, row: Any, now: float, worker: str) -> 
     Replay hands step results to the workflow in this order (see ``replay.Run.deliver``).
     """
     number = int(row.next_completion)
-    tx.execute(q.TAKE_COMPLETION, b_eid=eid, b_next_completion=number + 1, b_now=now,
-               b_worker=worker)
+    tx.execute(
+        q.TAKE_COMPLETION, b_eid=eid, b_next_completion=number + 1, b_now=now, b_worker=worker
+    )
     return number
 
 
-def _complete_step(tx: Tx, eid: str, step_no: int, completion: int, result: str | None,
-                   error: str | None, now: float) -> None:
-    tx.execute(q.COMPLETE_STEP, b_eid=eid, b_step=step_no,
-               b_status="done" if error is None else "failed", b_result=result,
-               b_error=error, b_completion_no=completion, b_now=now)
+def _complete_step(
+    tx: Tx,
+    eid: str,
+    step_no: int,
+    completion: int,
+    result: str | None,
+    error: str | None,
+    now: float,
+) -> None:
+    tx.execute(
+        q.COMPLETE_STEP,
+        b_eid=eid,
+        b_step=step_no,
+        b_status="done" if error is None else "failed",
+        b_result=result,
+        b_error=error,
+        b_completion_no=completion,
+        b_now=now,
+    )
 
 
-def _insert_step(tx: Tx, eid: str, step_no: int, kind: str, name: str, now: float,
-                 **values: Any) -> None:
-    columns = {"b_status": "open", "b_result": None, "b_error": None,
-               "b_completion_no": None, "b_attempts": 0, "b_schema": None, "b_title": None,
-               "b_description": None, "b_deadline": None, "b_completed_at": None,
-               "b_approvers": None, "b_allow_self": False, "b_workflow": None,
-               "b_initiator_email": None}
+def _insert_step(
+    tx: Tx, eid: str, step_no: int, kind: str, name: str, now: float, **values: Any
+) -> None:
+    columns = {
+        "b_status": "open",
+        "b_result": None,
+        "b_error": None,
+        "b_completion_no": None,
+        "b_attempts": 0,
+        "b_schema": None,
+        "b_title": None,
+        "b_description": None,
+        "b_deadline": None,
+        "b_completed_at": None,
+        "b_approvers": None,
+        "b_allow_self": False,
+        "b_workflow": None,
+        "b_initiator_email": None,
+    }
     columns.update({f"b_{key}": value for key, value in values.items()})
-    tx.execute(q.INSERT_STEP, b_eid=eid, b_step=step_no, b_kind=kind, b_name=name,
-               b_now=now, **columns)
+    tx.execute(
+        q.INSERT_STEP, b_eid=eid, b_step=step_no, b_kind=kind, b_name=name, b_now=now, **columns
+    )
 
 
-def create_execution(tx: Tx, eid: str, workflow: str, arguments: str, initiator: str | None,
-                     initiator_email: str | None, subject: str | None, now: float,
-                     worker: str, owner: str | None) -> None:
+def create_execution(
+    tx: Tx,
+    eid: str,
+    workflow: str,
+    arguments: str,
+    initiator: str | None,
+    initiator_email: str | None,
+    subject: str | None,
+    now: float,
+    worker: str,
+    owner: str | None,
+) -> None:
     """Store a new execution in state pending, owned by ``owner`` (the starting worker), or
     unowned and announced to the workers when the starting process runs none."""
-    tx.execute(q.INSERT_EXECUTION, b_eid=eid, b_workflow=workflow, b_arguments=arguments,
-               b_initiator=initiator, b_initiator_email=initiator_email, b_subject=subject,
-               b_now=now, b_worker=worker, b_owner=owner,
-               b_leased_at=None if owner is None else now)
+    tx.execute(
+        q.INSERT_EXECUTION,
+        b_eid=eid,
+        b_workflow=workflow,
+        b_arguments=arguments,
+        b_initiator=initiator,
+        b_initiator_email=initiator_email,
+        b_subject=subject,
+        b_now=now,
+        b_worker=worker,
+        b_owner=owner,
+        b_leased_at=None if owner is None else now,
+    )
     if owner is None:
         _notify(tx, UNOWNED_CHANNEL, eid)
 
 
-def record_activity(tx: Tx, eid: str, step_no: int, name: str, result: str | None,
-                    error: str | None, attempts: int, now: float, worker: str) -> int | None:
+def record_activity(
+    tx: Tx,
+    eid: str,
+    step_no: int,
+    name: str,
+    result: str | None,
+    error: str | None,
+    attempts: int,
+    now: float,
+    worker: str,
+) -> int | None:
     """Store an activity's final outcome; None when the execution finished meanwhile."""
     row = _lock_owned(tx, eid, worker)
     if row.state in FINISHED_STATES:
         return None
     completion = _take_completion_no(tx, eid, row, now, worker)
-    _insert_step(tx, eid, step_no, "activity", name, now,
-                 status="failed" if error is not None else "done", result=result,
-                 error=error, completion_no=completion, attempts=attempts, completed_at=now)
+    _insert_step(
+        tx,
+        eid,
+        step_no,
+        "activity",
+        name,
+        now,
+        status="failed" if error is not None else "done",
+        result=result,
+        error=error,
+        completion_no=completion,
+        attempts=attempts,
+        completed_at=now,
+    )
     return completion
 
 
@@ -186,8 +263,9 @@ class WaitSpec:
     allow_self: bool = False
 
 
-def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
-              worker: str) -> Completion | None:
+def open_wait(
+    tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float, worker: str
+) -> Completion | None:
     """Record wait ``step_no``; if a signal of its name is buffered, consume the oldest now.
 
     Exactly-once: the consumption and the step's result are written in this one
@@ -195,11 +273,22 @@ def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
     """
     row = _lock_unfinished(tx, eid, worker)
     name = spec.name
-    _insert_step(tx, eid, step_no, "wait", name, now, schema=spec.schema, title=spec.title,
-                 description=spec.description, deadline=spec.deadline,
-                 approvers=None if spec.approvers is None else codec.dumps(
-                     list(spec.approvers)), allow_self=spec.allow_self,
-                 workflow=row.workflow, initiator_email=row.initiator_email)
+    _insert_step(
+        tx,
+        eid,
+        step_no,
+        "wait",
+        name,
+        now,
+        schema=spec.schema,
+        title=spec.title,
+        description=spec.description,
+        deadline=spec.deadline,
+        approvers=None if spec.approvers is None else codec.dumps(list(spec.approvers)),
+        allow_self=spec.allow_self,
+        workflow=row.workflow,
+        initiator_email=row.initiator_email,
+    )
     for principal in spec.approvers or ():
         tx.execute(q.INSERT_WAIT_APPROVER, b_eid=eid, b_step=step_no, b_principal=principal)
     buffered = tx.first(q.OLDEST_BUFFERED, b_eid=eid, b_name=name)
@@ -212,8 +301,9 @@ def open_wait(tx: Tx, eid: str, step_no: int, spec: WaitSpec, now: float,
     return Completion(eid, step_no, completion, buffered.payload)
 
 
-def open_timer(tx: Tx, eid: str, step_no: int, name: str, deadline: float, now: float,
-               worker: str) -> None:
+def open_timer(
+    tx: Tx, eid: str, step_no: int, name: str, deadline: float, now: float, worker: str
+) -> None:
     """Record timer ``step_no`` with its absolute deadline (never recomputed on restart)."""
     row = _lock_unfinished(tx, eid, worker)
     _insert_step(tx, eid, step_no, "timer", name, now, deadline=deadline)
@@ -280,12 +370,14 @@ def _duplicate(tx: Tx, sig: NewSignal) -> SignalReceipt | None:
         return None
     if prior.payload_hash != sig.payload_hash or prior.name != sig.name:
         raise IdempotencyKeyConflict(sig.execution_id, sig.idempotency_key)
-    return SignalReceipt(prior.id, sig.execution_id, prior.name, prior.seq, True,
-                         prior.consumed_by_step)
+    return SignalReceipt(
+        prior.id, sig.execution_id, prior.name, prior.seq, True, prior.consumed_by_step
+    )
 
 
-def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float, worker: str,
-                  runs_worker: bool) -> tuple[SignalReceipt, Completion | None, str | None]:
+def accept_signal(
+    tx: Tx, sig: NewSignal, validate: Validate, now: float, worker: str, runs_worker: bool
+) -> tuple[SignalReceipt, Completion | None, str | None]:
     """Store a signal and hand it to the oldest open wait of its name, if there is one.
 
     Because a wait consumes the oldest buffered signal when it opens (``open_wait``), an
@@ -303,32 +395,52 @@ def accept_signal(tx: Tx, sig: NewSignal, validate: Validate, now: float, worker
         if sig.wait_id is not None:
             _answered_wait(tx, sig)
         raise ExecutionFinished(eid, row.state)
-    waits = (tx.all(q.OPEN_WAITS_ON, b_eid=eid, b_name=sig.name) if sig.wait_id is None
-             else _addressed_wait(tx, sig))
+    waits = (
+        tx.all(q.OPEN_WAITS_ON, b_eid=eid, b_name=sig.name)
+        if sig.wait_id is None
+        else _addressed_wait(tx, sig)
+    )
     validate(row.workflow, [w.schema for w in waits if w.schema is not None])
     seq = int(row.next_signal_seq)
     completion: Completion | None = None
     if waits:
         number = int(row.next_completion)
         completion = Completion(eid, int(waits[0].step_no), number, sig.payload)
-        tx.execute(q.TAKE_SIGNAL_SEQ_AND_COMPLETION, b_eid=eid, b_next_signal_seq=seq + 1,
-                   b_next_completion=number + 1, b_now=now, b_worker=worker)
+        tx.execute(
+            q.TAKE_SIGNAL_SEQ_AND_COMPLETION,
+            b_eid=eid,
+            b_next_signal_seq=seq + 1,
+            b_next_completion=number + 1,
+            b_now=now,
+            b_worker=worker,
+        )
     else:
-        tx.execute(q.TAKE_SIGNAL_SEQ, b_eid=eid, b_next_signal_seq=seq + 1, b_now=now,
-                   b_worker=worker)
-    tx.execute(q.INSERT_SIGNAL, b_signal=sig.signal_id, b_eid=eid, b_seq=seq,
-               b_name=sig.name, b_payload=sig.payload, b_payload_hash=sig.payload_hash,
-               b_key=sig.idempotency_key, b_sender=sig.sender,
-               b_state="consumed" if completion else "buffered",
-               b_step=completion.step_no if completion else None, b_now=now,
-               b_consumed_at=now if completion else None)
+        tx.execute(
+            q.TAKE_SIGNAL_SEQ, b_eid=eid, b_next_signal_seq=seq + 1, b_now=now, b_worker=worker
+        )
+    tx.execute(
+        q.INSERT_SIGNAL,
+        b_signal=sig.signal_id,
+        b_eid=eid,
+        b_seq=seq,
+        b_name=sig.name,
+        b_payload=sig.payload,
+        b_payload_hash=sig.payload_hash,
+        b_key=sig.idempotency_key,
+        b_sender=sig.sender,
+        b_state="consumed" if completion else "buffered",
+        b_step=completion.step_no if completion else None,
+        b_now=now,
+        b_consumed_at=now if completion else None,
+    )
     if completion is not None:
-        _complete_step(tx, eid, completion.step_no, completion.completion_no, sig.payload,
-                       None, now)
-    receipt = SignalReceipt(sig.signal_id, eid, sig.name, seq, False,
-                            completion.step_no if completion else None)
-    owner = _route(tx, eid, row.lease_owner, worker if runs_worker else None, now,
-                   completion)
+        _complete_step(
+            tx, eid, completion.step_no, completion.completion_no, sig.payload, None, now
+        )
+    receipt = SignalReceipt(
+        sig.signal_id, eid, sig.name, seq, False, completion.step_no if completion else None
+    )
+    owner = _route(tx, eid, row.lease_owner, worker if runs_worker else None, now, completion)
     return receipt, completion, owner
 
 
@@ -342,10 +454,19 @@ def _addressed_wait(tx: Tx, sig: NewSignal) -> list[Any]:
     if wait is None or wait.kind != "wait" or wait.name != sig.name:
         raise WaitClosed(sig.execution_id, sig.wait_id or 0, sig.name, "unknown")
     if wait.status != "open":
-        status = "timed out" if wait.status == "failed" else (
-            "answered" if wait.status == "done" else "cancelled")
-        raise WaitClosed(sig.execution_id, sig.wait_id or 0, sig.name, status,
-                         codec.loads(wait.sender), wait.received_at or wait.completed_at)
+        status = (
+            "timed out"
+            if wait.status == "failed"
+            else ("answered" if wait.status == "done" else "cancelled")
+        )
+        raise WaitClosed(
+            sig.execution_id,
+            sig.wait_id or 0,
+            sig.name,
+            status,
+            codec.loads(wait.sender),
+            wait.received_at or wait.completed_at,
+        )
     return [wait]
 
 
@@ -367,8 +488,9 @@ def _close(tx: Tx, eid: str, now: float) -> None:
     tx.execute(q.KEEP_BUFFERED_AS_UNCONSUMED, b_eid=eid)
 
 
-def finish_execution(tx: Tx, eid: str, state: str, result: str | None, error: str | None,
-                     now: float, worker: str) -> bool:
+def finish_execution(
+    tx: Tx, eid: str, state: str, result: str | None, error: str | None, now: float, worker: str
+) -> bool:
     """Complete or fail an execution; False when it was already finished (cancelled).
 
     Holding the same lock as ``accept_signal`` is what keeps a signal from being accepted
@@ -377,8 +499,15 @@ def finish_execution(tx: Tx, eid: str, state: str, result: str | None, error: st
     row = _lock_owned(tx, eid, worker)
     if row.state in FINISHED_STATES:
         return False
-    tx.execute(q.FINISH_EXECUTION, b_eid=eid, b_state=state, b_result=result, b_error=error,
-               b_now=now, b_worker=worker)
+    tx.execute(
+        q.FINISH_EXECUTION,
+        b_eid=eid,
+        b_state=state,
+        b_result=result,
+        b_error=error,
+        b_now=now,
+        b_worker=worker,
+    )
     _close(tx, eid, now)
     return True
 
@@ -389,16 +518,41 @@ def cancel_execution(tx: Tx, eid: str, now: float, worker: str) -> bool:
     row = _lock(tx, eid)
     if row.state in FINISHED_STATES:
         return False
-    tx.execute(q.FINISH_EXECUTION, b_eid=eid, b_state="cancelled", b_result=None,
-               b_error=None, b_now=now, b_worker=worker)
+    tx.execute(
+        q.FINISH_EXECUTION,
+        b_eid=eid,
+        b_state="cancelled",
+        b_result=None,
+        b_error=None,
+        b_now=now,
+        b_worker=worker,
+    )
     _close(tx, eid, now)
     if row.lease_owner is not None and row.lease_owner != worker:
         _notify(tx, owner_channel(row.lease_owner), f"{eid} {CANCELLED}")
     return True
 
 
-def record_refusal(tx: Tx, refusal_id: str, eid: str, wait_id: int | None, name: str,
-                   sender: str | None, path: str, reason: str, now: float) -> None:
+def record_refusal(
+    tx: Tx,
+    refusal_id: str,
+    eid: str,
+    wait_id: int | None,
+    name: str,
+    sender: str | None,
+    path: str,
+    reason: str,
+    now: float,
+) -> None:
     """Keep a refused attempt to answer a wait, for auditors."""
-    tx.execute(q.INSERT_REFUSAL, b_id=refusal_id, b_eid=eid, b_step=wait_id, b_name=name,
-               b_sender=sender, b_path=path, b_reason=reason, b_now=now)
+    tx.execute(
+        q.INSERT_REFUSAL,
+        b_id=refusal_id,
+        b_eid=eid,
+        b_step=wait_id,
+        b_name=name,
+        b_sender=sender,
+        b_path=path,
+        b_reason=reason,
+        b_now=now,
+    )

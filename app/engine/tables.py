@@ -109,15 +109,26 @@ steps = Table(
     Column("completed_at", Float),
     # the inbox: open waits oldest first, filtered by name; it covers the authorization
     # columns, so counting 100,000 open waits for a user reads only this index
-    Index("ix_steps_inbox", "kind", "status", "created_at", "allow_self", "initiator_email",
-          "approvers"),
+    Index(
+        "ix_steps_inbox",
+        "kind",
+        "status",
+        "created_at",
+        "allow_self",
+        "initiator_email",
+        "approvers",
+    ),
     Index(None, "kind", "status", "name", "created_at"),
     Index(None, "kind", "status", "workflow", "name", "created_at"),
     # the timer service: open steps with a deadline. Partial, so that it is never chosen
     # for "this execution's open steps" (which it would answer by scanning every open step)
-    Index("ix_steps_open_deadlines", "status", "deadline",
-          sqlite_where=text("deadline IS NOT NULL"),
-          postgresql_where=text("deadline IS NOT NULL")),
+    Index(
+        "ix_steps_open_deadlines",
+        "status",
+        "deadline",
+        sqlite_where=text("deadline IS NOT NULL"),
+        postgresql_where=text("deadline IS NOT NULL"),
+    ),
     # one execution's steps by kind and status (open waits of an execution, finishing)
     Index(None, "execution_id", "kind", "status"),
 )
@@ -157,8 +168,9 @@ wait_approvers = Table(
     Column("execution_id", String(36), primary_key=True),
     Column("step_no", Integer, primary_key=True),
     Column("principal", String(320), primary_key=True),
-    ForeignKeyConstraint(["execution_id", "step_no"], ["steps.execution_id", "steps.step_no"],
-                         ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["execution_id", "step_no"], ["steps.execution_id", "steps.step_no"], ondelete="CASCADE"
+    ),
 )
 
 # Attempts to answer a wait that the dashboard's authorization refused: kept for audit.

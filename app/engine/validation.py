@@ -24,8 +24,10 @@ class PayloadValidator:
             path = "/".join(str(part) for part in error.absolute_path)
             errors.setdefault(path, []).append(error.message)
         if errors:
-            summary = "; ".join(f"{path or '(payload)'}: {', '.join(messages)}"
-                                for path, messages in sorted(errors.items()))
+            summary = "; ".join(
+                f"{path or '(payload)'}: {', '.join(messages)}"
+                for path, messages in sorted(errors.items())
+            )
             raise SignalValidationError(f"invalid signal payload: {summary}", errors)
 
 

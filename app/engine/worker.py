@@ -28,9 +28,17 @@ RECENT_RESULTS = 10_000
 class Worker:
     """Runs executions of one executor: replays, delivers completions, evicts idle ones."""
 
-    def __init__(self, db: Database, clock: Callable[[], float], worker_id: str, *,
-                 idle_eviction_seconds: float, max_resident: int, poll_interval: float,
-                 lease_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float],
+        worker_id: str,
+        *,
+        idle_eviction_seconds: float,
+        max_resident: int,
+        poll_interval: float,
+        lease_seconds: float = 15.0,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.worker_id = worker_id
@@ -48,8 +56,9 @@ class Worker:
         self._poll_since = 0.0
         self._cap_scheduled = False
         self.lease_seconds = lease_seconds
-        self.membership = Membership(db, worker_id, lease_seconds, clock, self._adopt,
-                                     self._drop_all)
+        self.membership = Membership(
+            db, worker_id, lease_seconds, clock, self._adopt, self._drop_all
+        )
         self._listener: Listener | None = None
 
     async def start(self) -> None:
@@ -60,9 +69,14 @@ class Worker:
         self._poll_since = self.clock()
         if isinstance(self.db, PostgresDatabase):
             self._listener = Listener(
-                self.db.url, {store.owner_channel(self.worker_id): self.nudge,
-                              leases.UNOWNED_CHANNEL: lambda _eid: self.want_claim()},
-                name=f"stent-listen-{self.worker_id}", on_reconnect=self._poll_soon)
+                self.db.url,
+                {
+                    store.owner_channel(self.worker_id): self.nudge,
+                    leases.UNOWNED_CHANNEL: lambda _eid: self.want_claim(),
+                },
+                name=f"stent-listen-{self.worker_id}",
+                on_reconnect=self._poll_soon,
+            )
             await self._listener.start()
         await self.membership.join()
         self._spawn(self._housekeeping())
@@ -138,6 +152,7 @@ class Worker:
             step_no, completion_no, result = what.split(" ", 2)
             run.deliver(Outcome(int(step_no), int(completion_no), result, None))
         elif what == store.CANCELLED:
+
             async def _look() -> None:
                 row = await self.db.read_tx(worker_queries.change_of, eid)
                 if row is not None:
@@ -167,8 +182,9 @@ class Worker:
         """A step of ``completion.execution_id`` completed in storage: deliver it."""
         if not self.running:
             return
-        outcome = Outcome(completion.step_no, completion.completion_no, completion.result,
-                          completion.error)
+        outcome = Outcome(
+            completion.step_no, completion.completion_no, completion.result, completion.error
+        )
         run = self._runs.get(completion.execution_id)
         if run is not None:
             run.deliver(outcome)
@@ -225,8 +241,9 @@ class Worker:
         task.add_done_callback(_log_failure)
         return task
 
-    def _start_run(self, eid: str, durable: DurableFunction, arguments: Any,
-                   history: dict[int, Recorded]) -> Run:
+    def _start_run(
+        self, eid: str, durable: DurableFunction, arguments: Any, history: dict[int, Recorded]
+    ) -> Run:
         run = Run(self, eid, durable, arguments, history)
         self._runs[eid] = run
         run.start(self._on_finish)
@@ -248,13 +265,21 @@ class Worker:
         run: Run | None = None
         try:
             row, steps = await self.db.read_tx(worker_queries.history, eid)
-            if (row is not None and row.state not in FINISHED_STATES
-                    and row.lease_owner == self.worker_id and eid not in self._runs):
+            if (
+                row is not None
+                and row.state not in FINISHED_STATES
+                and row.lease_owner == self.worker_id
+                and eid not in self._runs
+            ):
                 durable = registry.lookup(row.workflow)
                 if durable is None:
                     raise WorkflowNotRegistered(row.workflow)
-                history = {s.step_no: Recorded(s.kind, s.name, s.status, s.result, s.error,
-                                               s.completion_no, s.deadline) for s in steps}
+                history = {
+                    s.step_no: Recorded(
+                        s.kind, s.name, s.status, s.result, s.error, s.completion_no, s.deadline
+                    )
+                    for s in steps
+                }
                 run = self._start_run(eid, durable, codec.loads(row.arguments), history)
             future.set_result(run or self._runs.get(eid))
         except BaseException as exc:
@@ -267,24 +292,38 @@ class Worker:
 
     async def _fire_deadline(self, eid: str, step_no: int) -> None:
         try:
-            completion = await self.db.write(store.fire_deadline, eid, step_no, self.clock(),
-                                             self.worker_id)
+            completion = await self.db.write(
+                store.fire_deadline, eid, step_no, self.clock(), self.worker_id
+            )
         except LeaseLost:
             return  # its new owner fires it
 
         if completion is not None:
             self.wake(completion)
 
-    def run_activity(self, run: Run, step_no: int, durable: DurableFunction,
-                     args: list[Any], kwargs: dict[str, Any]) -> asyncio.Task[None]:
+    def run_activity(
+        self,
+        run: Run,
+        step_no: int,
+        durable: DurableFunction,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> asyncio.Task[None]:
         """Run an activity outside the workflow's context, retrying by its policy."""
         ctx = contextvars.copy_context()
         ctx.run(context.set_run, None)
         return asyncio.get_running_loop().create_task(
-            self._activity(run, step_no, durable, args, kwargs), context=ctx)
+            self._activity(run, step_no, durable, args, kwargs), context=ctx
+        )
 
-    async def _activity(self, run: Run, step_no: int, durable: DurableFunction,
-                        args: list[Any], kwargs: dict[str, Any]) -> None:
+    async def _activity(
+        self,
+        run: Run,
+        step_no: int,
+        durable: DurableFunction,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
         attempt = 0
         while True:
             attempt += 1
@@ -301,9 +340,17 @@ class Worker:
                     continue
                 error = codec.dumps(codec.encode_exception(exc))
             break
-        completion_no = await run._write(store.record_activity, run.eid, step_no,
-                                         durable.name, result, error, attempt, self.clock(),
-                                         self.worker_id)
+        completion_no = await run._write(
+            store.record_activity,
+            run.eid,
+            step_no,
+            durable.name,
+            result,
+            error,
+            attempt,
+            self.clock(),
+            self.worker_id,
+        )
         if completion_no is not None:
             run.deliver(Outcome(step_no, completion_no, result, error))
 
@@ -321,8 +368,9 @@ class Worker:
                 error = codec.dumps(codec.encode_exception(failure))
                 outcome = Result.Error(failure)
         try:
-            finished = await self.db.write(store.finish_execution, run.eid, state, result,
-                                           error, self.clock(), self.worker_id)
+            finished = await self.db.write(
+                store.finish_execution, run.eid, state, result, error, self.clock(), self.worker_id
+            )
         except LeaseLost:
             self.lost(run)
             return
@@ -401,8 +449,7 @@ class Worker:
         """Run executions this worker just claimed (by replay)."""
         for eid, workflow in claimed:
             if registry.lookup(workflow) is None:
-                log.warning("execution %s: workflow %s is not loaded; left waiting", eid,
-                            workflow)
+                log.warning("execution %s: workflow %s is not loaded; left waiting", eid, workflow)
                 continue
             if eid not in self._runs and eid not in self._loading:
                 self._spawn(self._load(eid))
@@ -431,11 +478,19 @@ class Worker:
                 attempt = 0
                 while not run.evicted:
                     run.refill = False
-                    rows = await self.db.read_tx(worker_queries.completions_after, run.eid,
-                                                 run.last_completion)
+                    rows = await self.db.read_tx(
+                        worker_queries.completions_after, run.eid, run.last_completion
+                    )
                     for row in rows:
-                        run.deliver(Outcome(row.step_no, row.completion_no, row.result,
-                                            row.error, void=row.status == "cancelled"))
+                        run.deliver(
+                            Outcome(
+                                row.step_no,
+                                row.completion_no,
+                                row.result,
+                                row.error,
+                                void=row.status == "cancelled",
+                            )
+                        )
                     if run.refill:
                         continue
                     if not run.pending or attempt >= 50:

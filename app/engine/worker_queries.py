@@ -18,25 +18,42 @@ from .tables import steps as st
 _EID: Any = bindparam("b_eid")
 _ME: Any = bindparam("b_me")
 
-_CHANGE_COLUMNS = (ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by,
-                   ex.c.lease_owner)
-EXECUTION = Prepared(select(ex.c.id, ex.c.workflow, ex.c.arguments, ex.c.state,
-                            ex.c.lease_owner).where(ex.c.id == _EID))
+_CHANGE_COLUMNS = (ex.c.id, ex.c.state, ex.c.next_completion, ex.c.touched_by, ex.c.lease_owner)
+EXECUTION = Prepared(
+    select(ex.c.id, ex.c.workflow, ex.c.arguments, ex.c.state, ex.c.lease_owner).where(
+        ex.c.id == _EID
+    )
+)
 STEPS = Prepared(
-    select(st.c.step_no, st.c.kind, st.c.name, st.c.status, st.c.result, st.c.error,
-           st.c.completion_no, st.c.deadline)
+    select(
+        st.c.step_no,
+        st.c.kind,
+        st.c.name,
+        st.c.status,
+        st.c.result,
+        st.c.error,
+        st.c.completion_no,
+        st.c.deadline,
+    )
     .where(st.c.execution_id == _EID)
-    .order_by(st.c.step_no))
+    .order_by(st.c.step_no)
+)
 CHANGE_OF = Prepared(select(*_CHANGE_COLUMNS).where(ex.c.id == _EID))
 # what was written lately to executions this worker owns, or that nobody owns (its own
 # writes too: another process's completion may be followed by one of its own)
-CHANGES = Prepared(select(*_CHANGE_COLUMNS).where(and_(
-    ex.c.updated_at >= bindparam("b_since"),
-    or_(ex.c.lease_owner == _ME, ex.c.lease_owner.is_(None)))))
+CHANGES = Prepared(
+    select(*_CHANGE_COLUMNS).where(
+        and_(
+            ex.c.updated_at >= bindparam("b_since"),
+            or_(ex.c.lease_owner == _ME, ex.c.lease_owner.is_(None)),
+        )
+    )
+)
 COMPLETIONS_AFTER = Prepared(
     select(st.c.step_no, st.c.status, st.c.result, st.c.error, st.c.completion_no)
     .where(and_(st.c.execution_id == _EID, st.c.completion_no > bindparam("b_after")))
-    .order_by(st.c.completion_no))
+    .order_by(st.c.completion_no)
+)
 
 
 def history(tx: Tx, eid: str) -> tuple[Any, list[Any]]:

@@ -26,13 +26,27 @@ def _admin(request: Request) -> User:
     return user
 
 
-async def _render(request: Request, values: dict[str, Any], errors: dict[str, str],
-                  status_code: int = 200, created: dict[str, Any] | None = None) -> Response:
+async def _render(
+    request: Request,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    created: dict[str, Any] | None = None,
+) -> Response:
     the = desk(request)
-    return the.templates.TemplateResponse(request, "admin/tokens.html", {
-        "tokens": await token_store(request).list(), "workflows": the.workflows,
-        "values": values, "errors": errors, "created": created}, status_code=status_code,
-        headers={"Cache-Control": "no-store"})  # the page may hold a secret
+    return the.templates.TemplateResponse(
+        request,
+        "admin/tokens.html",
+        {
+            "tokens": await token_store(request).list(),
+            "workflows": the.workflows,
+            "values": values,
+            "errors": errors,
+            "created": created,
+        },
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )  # the page may hold a secret
 
 
 async def tokens_page(request: Request) -> Response:
@@ -53,8 +67,10 @@ async def create_token(request: Request) -> Response:
     values = {"name": name, "workflows": workflows, "signals": signals_text}
     errors: dict[str, str] = {}
     if not name or len(name) > MAX_NAME or not NAME.match(name):
-        errors["name"] = (f"Enter a name of at most {MAX_NAME} letters, digits, spaces or "
-                          "._:@- (it is recorded as the sender).")
+        errors["name"] = (
+            f"Enter a name of at most {MAX_NAME} letters, digits, spaces or "
+            "._:@- (it is recorded as the sender)."
+        )
     if any(w not in the.workflows for w in workflows):
         errors["workflows"] = "Pick workflows from the list."
     if any(len(s) > 200 for s in signals):
@@ -62,14 +78,19 @@ async def create_token(request: Request) -> Response:
     if not errors:
         try:
             token, secret = await token_store(request).create(
-                name, tuple(dict.fromkeys(workflows)), tuple(dict.fromkeys(signals)),
-                user.email, time.time())
+                name,
+                tuple(dict.fromkeys(workflows)),
+                tuple(dict.fromkeys(signals)),
+                user.email,
+                time.time(),
+            )
         except TokenNameTaken:
             errors["name"] = "Another token has this name."
         else:
             created = {"token": token, "secret": secret}
-            return await _render(request, {"name": "", "workflows": [], "signals": ""}, {},
-                                 created=created)
+            return await _render(
+                request, {"name": "", "workflows": [], "signals": ""}, {}, created=created
+            )
     return await _render(request, values, errors, status_code=422)
 
 

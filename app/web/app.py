@@ -37,16 +37,21 @@ def load_workflows(modules: tuple[str, ...]) -> tuple[str, ...]:
     names: list[str] = []
     for module in modules:
         importlib.import_module(module)
-        names += [name for name, durable in Stent.registered().items()
-                  if durable.fn.__module__ == module]
+        names += [
+            name for name, durable in Stent.registered().items() if durable.fn.__module__ == module
+        ]
     return tuple(names)
 
 
 def make_executor(settings: Settings) -> Stent:
     """The executor the app runs in-process, configured from settings."""
-    return Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
-                 sqlite_synchronous=settings.sqlite_synchronous,
-                 lease_seconds=settings.lease_seconds, pool_size=settings.database_pool_size)
+    return Stent(
+        settings.database_url,
+        max_signal_bytes=settings.max_signal_bytes,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        lease_seconds=settings.lease_seconds,
+        pool_size=settings.database_pool_size,
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -68,19 +73,35 @@ def routes() -> list[Route | Mount]:
         Route("/login/sso", sso.login_sso, methods=["GET"], name="login_sso"),
         Route("/auth/callback", sso.auth_callback, methods=["GET"], name="auth_callback"),
         Route("/logout", sso.logout, methods=["POST"], name="logout"),
-        Route("/executions/{execution_id}", executions.execution_page, methods=["GET"],
-              name="execution"),
-        Route("/executions/{execution_id}/waits/{wait_id}", executions.answer,
-              methods=["POST"], name="answer"),
+        Route(
+            "/executions/{execution_id}",
+            executions.execution_page,
+            methods=["GET"],
+            name="execution",
+        ),
+        Route(
+            "/executions/{execution_id}/waits/{wait_id}",
+            executions.answer,
+            methods=["POST"],
+            name="answer",
+        ),
         Route("/start", start.start_index, methods=["GET"], name="start"),
         Route("/start/{workflow}", start.start_form, methods=["GET"], name="start_form"),
         Route("/start/{workflow}", start.start, methods=["POST"]),
         Route("/admin/tokens", admin.tokens_page, methods=["GET"], name="admin_tokens"),
         Route("/admin/tokens", admin.create_token, methods=["POST"]),
-        Route("/admin/tokens/{token_id}/revoke", admin.revoke_token, methods=["POST"],
-              name="revoke_token"),
-        Route("/api/executions/{execution_id}/signals/{name}", api.send_signal,
-              methods=["POST"], name="api_send_signal"),
+        Route(
+            "/admin/tokens/{token_id}/revoke",
+            admin.revoke_token,
+            methods=["POST"],
+            name="revoke_token",
+        ),
+        Route(
+            "/api/executions/{execution_id}/signals/{name}",
+            api.send_signal,
+            methods=["POST"],
+            name="api_send_signal",
+        ),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -112,16 +133,27 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
 
     middleware = [
         Middleware(SecurityHeaders, form_action=sso.form_action_origins(settings)),
-        Middleware(SessionMiddleware, secret_key=settings.secret_key,
-                   session_cookie=SESSION_COOKIE, same_site="lax",
-                   https_only=settings.secure_cookies,
-                   max_age=settings.session_absolute_timeout),
-        Middleware(LimitRequests, routes=LOGIN_ROUTES, limiter=RateLimiter(
-            settings.login_rate_limit, "login", counts, running.clock)),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=SESSION_COOKIE,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+            max_age=settings.session_absolute_timeout,
+        ),
+        Middleware(
+            LimitRequests,
+            routes=LOGIN_ROUTES,
+            limiter=RateLimiter(settings.login_rate_limit, "login", counts, running.clock),
+        ),
         Middleware(auth.RequireLogin),
     ]
-    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan,
-                    exception_handlers=errors.HANDLERS)
+    app = Starlette(
+        routes=routes(),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers=errors.HANDLERS,
+    )
     app.state.desk = the
     app.state.sso = sso.make_client(settings)  # None when single sign-on is off
     app.state.users = users

@@ -49,8 +49,9 @@ class RequireLogin:
         if session.active_user(request) is not None:
             await self.app(scope, receive, send)
             return
-        here = scope["path"] + (f"?{scope['query_string'].decode()}"
-                                if scope["query_string"] else "")
+        here = scope["path"] + (
+            f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
+        )
         login = f"/login?next={quote(here, safe='')}"
         response: Response = RedirectResponse(login, status_code=303)
         if is_htmx(request):
@@ -61,11 +62,19 @@ class RequireLogin:
 async def login_page(request: Request) -> Response:
     """GET /login: single sign-on and the development login, whichever are on."""
     the = desk(request)
-    return the.templates.TemplateResponse(request, "auth/login.html", {
-        "enabled": the.settings.development_login, "sso": the.settings.sso_enabled,
-        "expired": session.take_expired(request),
-        "next": safe_next(request.query_params.get("next")),
-        "csrf_token": csrf_token(request), "errors": {}, "values": {}})
+    return the.templates.TemplateResponse(
+        request,
+        "auth/login.html",
+        {
+            "enabled": the.settings.development_login,
+            "sso": the.settings.sso_enabled,
+            "expired": session.take_expired(request),
+            "next": safe_next(request.query_params.get("next")),
+            "csrf_token": csrf_token(request),
+            "errors": {},
+            "values": {},
+        },
+    )
 
 
 async def login(request: Request) -> Response:
@@ -82,15 +91,22 @@ async def login(request: Request) -> Response:
     if not values["name"]:
         errors["name"] = "Enter your name."
     if errors:
-        return the.templates.TemplateResponse(request, "auth/login.html", {
-            "enabled": the.settings.development_login, "sso": the.settings.sso_enabled,
-            "next": next_url,
-            "csrf_token": csrf_token(request), "errors": errors, "values": values},
-            status_code=422 if the.settings.development_login else 403)
+        return the.templates.TemplateResponse(
+            request,
+            "auth/login.html",
+            {
+                "enabled": the.settings.development_login,
+                "sso": the.settings.sso_enabled,
+                "next": next_url,
+                "csrf_token": csrf_token(request),
+                "errors": errors,
+                "values": values,
+            },
+            status_code=422 if the.settings.development_login else 403,
+        )
     groups = tuple(g.strip() for g in values["groups"].split(",") if g.strip())
     subject = "dev:" + hashlib.sha256(values["email"].lower().encode()).hexdigest()[:16]
-    start_session(request, User(subject, values["email"], values["name"], groups,
-                                "development"))
+    start_session(request, User(subject, values["email"], values["name"], groups, "development"))
     return RedirectResponse(next_url, status_code=303)
 
 

@@ -54,8 +54,11 @@ def may_answer(user: User | None, wait: WaitInfo, settings: Settings) -> Decisio
         return Decision(False, "not logged in")
     if is_auditor(user, settings):
         return Decision(False, "auditors read but do not answer")
-    if (wait.initiator_email is not None and not wait.allow_self
-            and wait.initiator_email == user.email.strip().lower()):
+    if (
+        wait.initiator_email is not None
+        and not wait.allow_self
+        and wait.initiator_email == user.email.strip().lower()
+    ):
         return Decision(False, "the initiator may not answer their own request")
     if is_admin(user, settings) or wait.approvers is None:
         return ALLOWED

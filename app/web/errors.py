@@ -28,16 +28,21 @@ def _page(request: Request, status: int, message: str) -> Response:
     if is_api(request.url.path):
         return problem_response(Problem(status, message))
     return desk(request).templates.TemplateResponse(
-        request, "errors/page.html", {"status": status, "message": message},
-        status_code=status)
+        request, "errors/page.html", {"status": status, "message": message}, status_code=status
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     """HTTPException -> an error page with its own message."""
     assert isinstance(exc, HTTPException)
     if is_api(request.url.path):
-        return problem_response(Problem(exc.status_code, exc.detail or MESSAGES.get(
-            exc.status_code, ""), headers=dict(exc.headers or {})))
+        return problem_response(
+            Problem(
+                exc.status_code,
+                exc.detail or MESSAGES.get(exc.status_code, ""),
+                headers=dict(exc.headers or {}),
+            )
+        )
     return _page(request, exc.status_code, exc.detail or MESSAGES.get(exc.status_code, ""))
 
 
@@ -58,5 +63,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return _page(request, 500, "Something went wrong on our side; it has been logged.")
 
 
-HANDLERS = {HTTPException: http_error, Problem: problem_error, CsrfError: csrf_error,
-            Exception: server_error}
+HANDLERS = {
+    HTTPException: http_error,
+    Problem: problem_error,
+    CsrfError: csrf_error,
+    Exception: server_error,
+}

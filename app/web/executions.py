@@ -52,15 +52,24 @@ def wait_form(wait: WaitInfo) -> Form:
     return build_form(wait.schema, id_prefix=f"w{wait.wait_id}")
 
 
-def wait_view(request: Request, wait: WaitInfo, user: User,
-              values: dict[str, Any] | None = None,
-              errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def wait_view(
+    request: Request,
+    wait: WaitInfo,
+    user: User,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """What ``executions/_wait.html`` renders for one open wait."""
     decision = may_answer(user, wait, desk(request).settings)
-    return {"wait": wait, "form": wait_form(wait), "values": values or {},
-            "errors": errors or {}, "may_answer": decision.allowed,
-            "why_not": decision.reason,
-            "idempotency_key": secrets.token_urlsafe(16)}
+    return {
+        "wait": wait,
+        "form": wait_form(wait),
+        "values": values or {},
+        "errors": errors or {},
+        "may_answer": decision.allowed,
+        "why_not": decision.reason,
+        "idempotency_key": secrets.token_urlsafe(16),
+    }
 
 
 async def execution_page(request: Request) -> Response:
@@ -77,14 +86,18 @@ async def execution_page(request: Request) -> Response:
     for wait in detail.state.waiting_on:
         the.waits.keep(wait)  # answering it then needs no read (``_open_wait``)
     context = {
-        "state": detail.state, "steps": detail.steps, "signals": detail.signals,
+        "state": detail.state,
+        "steps": detail.steps,
+        "signals": detail.signals,
         "waits": [wait_view(request, w, user) for w in detail.state.waiting_on],
         "refusals": detail.refusals if auditing else None,
-        "notice": request.session.pop("notice", None), "csrf_token": csrf_token(request),
+        "notice": request.session.pop("notice", None),
+        "csrf_token": csrf_token(request),
     }
     block = "state" if htmx.target(request) == "execution-state" else None
-    return the.templates.TemplateResponse(request, "executions/page.html", context,
-                                          block_name=block)
+    return the.templates.TemplateResponse(
+        request, "executions/page.html", context, block_name=block
+    )
 
 
 async def _closed(request: Request, eid: str, wait_id: int, key: str | None) -> Response:
@@ -95,18 +108,25 @@ async def _closed(request: Request, eid: str, wait_id: int, key: str | None) -> 
     if answer is not None and key is not None and answer.idempotency_key == key:
         receipt = SignalReceipt(answer.id, eid, answer.name, answer.seq, True, wait_id)
         return _render_outcome(request, eid, wait_id, {"receipt": receipt}, 200)
-    closed = (ClosedWait("closed", None, None) if answer is None
-              else ClosedWait("answered", answer.sender, answer.received_at))
+    closed = (
+        ClosedWait("closed", None, None)
+        if answer is None
+        else ClosedWait("answered", answer.sender, answer.received_at)
+    )
     return _render_outcome(request, eid, wait_id, {"closed": closed}, 409)
 
 
-def _render_outcome(request: Request, eid: str, wait_id: int, context: dict[str, Any],
-                    status_code: int) -> Response:
+def _render_outcome(
+    request: Request, eid: str, wait_id: int, context: dict[str, Any], status_code: int
+) -> Response:
     the = desk(request)
     if htmx.is_htmx(request):
         response = the.templates.TemplateResponse(
-            request, "executions/_outcome.html",
-            {"wait_id": wait_id, "execution_id": eid, **context}, status_code=status_code)
+            request,
+            "executions/_outcome.html",
+            {"wait_id": wait_id, "execution_id": eid, **context},
+            status_code=status_code,
+        )
         return htmx.trigger(response, "answered")
     request.session["notice"] = {"wait_id": wait_id, **_jsonable(context)}
     return RedirectResponse(f"/executions/{eid}", status_code=303)
@@ -116,11 +136,16 @@ def _jsonable(context: dict[str, Any]) -> dict[str, Any]:
     closed: ClosedWait | None = context.get("closed")
     receipt = context.get("receipt")
     return {
-        "closed": None if closed is None else {"status": closed.status,
-                                               "answered_by": closed.answered_by,
-                                               "answered_at": closed.answered_at},
-        "receipt": None if receipt is None else {"seq": receipt.seq,
-                                                 "duplicate": receipt.duplicate},
+        "closed": None
+        if closed is None
+        else {
+            "status": closed.status,
+            "answered_by": closed.answered_by,
+            "answered_at": closed.answered_at,
+        },
+        "receipt": None
+        if receipt is None
+        else {"seq": receipt.seq, "duplicate": receipt.duplicate},
     }
 
 
@@ -139,15 +164,22 @@ async def answer(request: Request) -> Response:
         await authorize(the, request, user, wait, "web_form")
     except NotAllowed as exc:
         raise HTTPException(403, f"You may not answer this request: {exc}.") from exc
-    submission = parse_submission(wait_form(wait), form_data,
-                                  server_values={"approver": user.email,
-                                                 "timestamp": utc_now_iso()})
+    submission = parse_submission(
+        wait_form(wait),
+        form_data,
+        server_values={"approver": user.email, "timestamp": utc_now_iso()},
+    )
     if submission.errors or submission.action:
-        return _form_again(request, wait, user, submission.values, submission.errors,
-                           422 if submission.errors else 200)
+        return _form_again(
+            request,
+            wait,
+            user,
+            submission.values,
+            submission.errors,
+            422 if submission.errors else 200,
+        )
     try:
-        receipt = await answer_wait(the, request, user, wait, submission.payload, key,
-                                    "web_form")
+        receipt = await answer_wait(the, request, user, wait, submission.payload, key, "web_form")
     except NotAllowed as exc:
         raise HTTPException(403, f"You may not answer this request: {exc}.") from exc
     except SignalValidationError as exc:
@@ -165,20 +197,28 @@ async def answer(request: Request) -> Response:
         closed = ClosedWait(f"closed: the execution is {exc.state}", None, None)
         return _render_outcome(request, eid, wait_id, {"closed": closed}, 409)
     the.waits.forget(eid, wait_id)
-    return _render_outcome(request, eid, wait_id, {"receipt": receipt,
-                                                   "payload": submission.payload}, 200)
+    return _render_outcome(
+        request, eid, wait_id, {"receipt": receipt, "payload": submission.payload}, 200
+    )
 
 
-def _form_again(request: Request, wait: WaitInfo, user: User, values: dict[str, Any],
-                errors: dict[str, list[str]], status_code: int) -> Response:
+def _form_again(
+    request: Request,
+    wait: WaitInfo,
+    user: User,
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+    status_code: int,
+) -> Response:
     the = desk(request)
-    context = {**wait_view(request, wait, user, values, errors),
-               "csrf_token": csrf_token(request)}
+    context = {**wait_view(request, wait, user, values, errors), "csrf_token": csrf_token(request)}
     if htmx.is_htmx(request):
-        return the.templates.TemplateResponse(request, "executions/_wait.html", context,
-                                              status_code=status_code)
-    return the.templates.TemplateResponse(request, "executions/answer.html", context,
-                                          status_code=status_code)
+        return the.templates.TemplateResponse(
+            request, "executions/_wait.html", context, status_code=status_code
+        )
+    return the.templates.TemplateResponse(
+        request, "executions/answer.html", context, status_code=status_code
+    )
 
 
 def _wait_id(raw: str) -> int:

@@ -31,8 +31,13 @@ class User:
         if not isinstance(data, dict):
             return None
         try:
-            return cls(str(data["subject"]), str(data["email"]), str(data["name"]),
-                       tuple(str(g) for g in data["groups"]), str(data["auth_method"]))
+            return cls(
+                str(data["subject"]),
+                str(data["email"]),
+                str(data["name"]),
+                tuple(str(g) for g in data["groups"]),
+                str(data["auth_method"]),
+            )
         except (KeyError, TypeError):
             return None
 

@@ -39,16 +39,21 @@ class InboxQuery:
         params = request.query_params
         age = params.get("age", "")
         order = params.get("order", "oldest")
-        return cls(workflow=params.get("workflow", "")[:255], name=params.get("name", "")[:255],
-                   age=age if age in AGES else "", q=params.get("q", "").strip()[:64],
-                   order=order if order in ("oldest", "newest") else "oldest",
-                   after=params.get("after", "")[:512])
+        return cls(
+            workflow=params.get("workflow", "")[:255],
+            name=params.get("name", "")[:255],
+            age=age if age in AGES else "",
+            q=params.get("q", "").strip()[:64],
+            order=order if order in ("oldest", "newest") else "oldest",
+            after=params.get("after", "")[:512],
+        )
 
     def url(self, **changes: str) -> str:
         """The inbox URL with these filters (and ``changes``), without empty ones."""
         values = {**asdict(self), **changes}
-        return "/?" + urlencode({k: v for k, v in values.items()
-                                 if v and not (k == "order" and v == "oldest")})
+        return "/?" + urlencode(
+            {k: v for k, v in values.items() if v and not (k == "order" and v == "oldest")}
+        )
 
 
 async def inbox(request: Request) -> Response:
@@ -63,32 +68,45 @@ async def inbox(request: Request) -> Response:
     else:
         max_age = AGES[query.age]
         filters: dict[str, Any] = {
-            "workflow": query.workflow or None, "name": query.name or None,
+            "workflow": query.workflow or None,
+            "name": query.name or None,
             "opened_before": time.time() - max_age if max_age else None,
-            "execution_id": query.q or None, **allowed}
+            "execution_id": query.q or None,
+            **allowed,
+        }
         query, page = await _page(request, query, filters)
         total = await the.executor.count_waiting(**filters)
     context = {
-        "query": query, "page": page, "total": total, "auditor": allowed is None,
-        "workflows": the.workflows, "ages": list(AGES), "now": time.time(),
-        "refresh": the.settings.inbox_refresh_seconds, "csrf_token": csrf_token(request),
+        "query": query,
+        "page": page,
+        "total": total,
+        "auditor": allowed is None,
+        "workflows": the.workflows,
+        "ages": list(AGES),
+        "now": time.time(),
+        "refresh": the.settings.inbox_refresh_seconds,
+        "csrf_token": csrf_token(request),
     }
     block = "results" if htmx.target(request) == "inbox-results" else None
-    return the.templates.TemplateResponse(request, "inbox/page.html", context,
-                                          block_name=block)
+    return the.templates.TemplateResponse(request, "inbox/page.html", context, block_name=block)
 
 
-async def _page(request: Request, query: InboxQuery,
-                filters: dict[str, Any]) -> tuple[InboxQuery, Page]:
+async def _page(
+    request: Request, query: InboxQuery, filters: dict[str, Any]
+) -> tuple[InboxQuery, Page]:
     executor = desk(request).executor
     try:
-        return query, await executor.list_waiting(**filters, limit=PAGE_SIZE,
-                                                  after=query.after or None,
-                                                  newest_first=query.order == "newest")
+        return query, await executor.list_waiting(
+            **filters,
+            limit=PAGE_SIZE,
+            after=query.after or None,
+            newest_first=query.order == "newest",
+        )
     except ValueError:  # a tampered cursor: start from the first page
         query = InboxQuery(**{**asdict(query), "after": ""})
-        return query, await executor.list_waiting(**filters, limit=PAGE_SIZE,
-                                                  newest_first=query.order == "newest")
+        return query, await executor.list_waiting(
+            **filters, limit=PAGE_SIZE, newest_first=query.order == "newest"
+        )
 
 
 def next_page_url(query: InboxQuery, page: Page) -> str | None:

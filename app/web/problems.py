@@ -20,9 +20,16 @@ API_PREFIX = "/api/"
 class Problem(Exception):
     """An API error: its status, a short title, what happened, and more members."""
 
-    def __init__(self, status: int, detail: str, *, title: str | None = None,
-                 errors: dict[str, list[str]] | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -33,8 +40,13 @@ class Problem(Exception):
 
     def body(self) -> dict[str, Any]:
         """The JSON members of the problem document."""
-        body: dict[str, Any] = {"type": "about:blank", "title": self.title,
-                                "status": self.status, "detail": self.detail, **self.extra}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
         if self.errors is not None:
             body["errors"] = self.errors
         return body
@@ -42,9 +54,12 @@ class Problem(Exception):
 
 def problem_response(problem: Problem) -> Response:
     """``problem`` as an ``application/problem+json`` response."""
-    return Response(json.dumps(problem.body(), ensure_ascii=False, default=str),
-                    status_code=problem.status, headers=problem.headers,
-                    media_type=MEDIA_TYPE)
+    return Response(
+        json.dumps(problem.body(), ensure_ascii=False, default=str),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=MEDIA_TYPE,
+    )
 
 
 def is_api(path: str) -> bool:

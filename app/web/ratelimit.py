@@ -70,8 +70,9 @@ class RateLimiter:
     should agree on it (a skew of a second shifts a window's edge by a second).
     """
 
-    def __init__(self, rate: str, name: str, engine: AsyncEngine,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, rate: str, name: str, engine: AsyncEngine, clock: Callable[[], float] = time.time
+    ) -> None:
         if not 0 < len(name) <= MAX_NAME:
             raise ValueError(f"a limiter's name has 1 to {MAX_NAME} characters: {name!r}")
         self.rate = limits.parse(rate)
@@ -94,12 +95,21 @@ class RateLimiter:
         key = stored_key(key)
         start = int(now // self.period) * self.period
         async with self.engine.begin() as conn:
-            counted = (await conn.execute(self._count, {
-                "limiter": self.name, "key": key, "window_start": start,
-                "previous_start": start - self.period,
-                "remaining": self.period - (now - start),  # of the previous window
-                "period": self.period, "room": (self.rate.amount - 1) * self.period,
-                "expires_at": float(start + 2 * self.period)})).first()
+            counted = (
+                await conn.execute(
+                    self._count,
+                    {
+                        "limiter": self.name,
+                        "key": key,
+                        "window_start": start,
+                        "previous_start": start - self.period,
+                        "remaining": self.period - (now - start),  # of the previous window
+                        "period": self.period,
+                        "room": (self.rate.amount - 1) * self.period,
+                        "expires_at": float(start + 2 * self.period),
+                    },
+                )
+            ).first()
         if now >= self._next_sweep:
             await self._sweep(now)
         if counted is not None:
@@ -123,10 +133,15 @@ class RateLimiter:
     async def _counts(self, key: str, start: int) -> tuple[int, int]:
         """The hits of the previous and the current window."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                select(rate_limits.c.window_start, rate_limits.c.hits).where(
-                    rate_limits.c.limiter == self.name, rate_limits.c.key == key,
-                    rate_limits.c.window_start.in_([start - self.period, start])))).all()
+            rows = (
+                await conn.execute(
+                    select(rate_limits.c.window_start, rate_limits.c.hits).where(
+                        rate_limits.c.limiter == self.name,
+                        rate_limits.c.key == key,
+                        rate_limits.c.window_start.in_([start - self.period, start]),
+                    )
+                )
+            ).all()
         hits = {row.window_start: row.hits for row in rows}
         return hits.get(start - self.period, 0), hits.get(start, 0)
 
@@ -151,10 +166,17 @@ def counting_engine(database_url: str) -> AsyncEngine:
     statements are the same on both databases; only this per-connection setting is spelled
     twice.
     """
-    engine = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT",
-                                 pool_size=WEB_POOL_SIZE, max_overflow=WEB_POOL_OVERFLOW)
-    event.listen(engine.sync_engine, "connect",
-                 _sqlite_setup if engine.dialect.name == "sqlite" else _postgresql_setup)
+    engine = create_async_engine(
+        async_url(database_url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=WEB_POOL_SIZE,
+        max_overflow=WEB_POOL_OVERFLOW,
+    )
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        _sqlite_setup if engine.dialect.name == "sqlite" else _postgresql_setup,
+    )
     return engine
 
 
@@ -192,25 +214,38 @@ def _count_statement(dialect: str) -> ReturningInsert[tuple[int]]:
     """
     table = rate_limits
     before = table.alias("previous_window")  # an alias: not correlated to the target row
-    previous = func.coalesce(select(before.c.hits).where(
-        before.c.limiter == bindparam("limiter", type_=String),
-        before.c.key == bindparam("key", type_=String),
-        before.c.window_start == bindparam("previous_start", type_=BigInteger),
-    ).scalar_subquery(), 0) * bindparam("remaining", type_=Float)
+    previous = func.coalesce(
+        select(before.c.hits)
+        .where(
+            before.c.limiter == bindparam("limiter", type_=String),
+            before.c.key == bindparam("key", type_=String),
+            before.c.window_start == bindparam("previous_start", type_=BigInteger),
+        )
+        .scalar_subquery(),
+        0,
+    ) * bindparam("remaining", type_=Float)
     room = bindparam("room", type_=Float)  # (amount - 1) * period
     first = select(
-        bindparam("limiter", type_=String), bindparam("key", type_=String),
-        bindparam("window_start", type_=BigInteger), bindparam("one", 1, type_=Integer),
+        bindparam("limiter", type_=String),
+        bindparam("key", type_=String),
+        bindparam("window_start", type_=BigInteger),
+        bindparam("one", 1, type_=Integer),
         bindparam("expires_at", type_=Float),
     ).where(previous <= room)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).from_select(
-        ["limiter", "key", "window_start", "hits", "expires_at"], first,
-    ).on_conflict_do_update(
-        index_elements=[table.c.limiter, table.c.key, table.c.window_start],
-        set_={"hits": table.c.hits + 1},
-        where=previous + table.c.hits * bindparam("period", type_=Float) <= room,
-    ).returning(table.c.hits)
+    return (
+        insert(table)
+        .from_select(
+            ["limiter", "key", "window_start", "hits", "expires_at"],
+            first,
+        )
+        .on_conflict_do_update(
+            index_elements=[table.c.limiter, table.c.key, table.c.window_start],
+            set_={"hits": table.c.hits + 1},
+            where=previous + table.c.hits * bindparam("period", type_=Float) <= room,
+        )
+        .returning(table.c.hits)
+    )
 
 
 def client_address(request: Request) -> str:
@@ -225,11 +260,14 @@ class LimitRequests:
     Place it after the session middleware: the page, like every page, has a CSRF token.
     """
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter,
-                 routes: Collection[tuple[str, str]],
-                 key: Callable[[Request], str] = client_address,
-                 message: str = "Too many attempts from your address. Try again in "
-                                "{seconds} seconds.") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        routes: Collection[tuple[str, str]],
+        key: Callable[[Request], str] = client_address,
+        message: str = "Too many attempts from your address. Try again in {seconds} seconds.",
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.routes = frozenset(routes)
@@ -246,7 +284,10 @@ class LimitRequests:
             await self.app(scope, receive, send)
             return
         response = desk(request).templates.TemplateResponse(
-            request, "errors/page.html",
+            request,
+            "errors/page.html",
             {"status": 429, "message": self.message.format(seconds=verdict.retry_after)},
-            status_code=429, headers={"Retry-After": str(verdict.retry_after)})
+            status_code=429,
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
         await response(scope, receive, send)

@@ -36,12 +36,14 @@ def csrf_token(request: Request) -> str:
 
 async def verified_form(request: Request) -> FormData:
     """The posted form, once its CSRF token matches the session's; else ``CsrfError``."""
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS,
-                              max_part_size=MAX_FORM_BYTES)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_BYTES)
     sent = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     expected = request.session.get("csrf")
-    if not isinstance(sent, str) or not isinstance(expected, str) or not (
-            secrets.compare_digest(sent, expected)):
+    if (
+        not isinstance(sent, str)
+        or not isinstance(expected, str)
+        or not (secrets.compare_digest(sent, expected))
+    ):
         raise CsrfError("missing or wrong CSRF token")
     return form
 
@@ -68,7 +70,8 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, form_action: Sequence[str] = ()) -> None:
         self.app = app
         policy = CONTENT_SECURITY_POLICY.replace(
-            "form-action 'self'", " ".join(("form-action 'self'", *form_action)))
+            "form-action 'self'", " ".join(("form-action 'self'", *form_action))
+        )
         self.headers = [(b"content-security-policy", policy.encode()), *HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -52,9 +52,12 @@ def make_client(settings: Settings) -> StarletteOAuth2App | None:
     if not settings.sso_enabled:
         return None
     client: StarletteOAuth2App = OAuth().register(
-        name="oidc", server_metadata_url=settings.oidc_discovery_url,
-        client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret,
-        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"})
+        name="oidc",
+        server_metadata_url=settings.oidc_discovery_url,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"},
+    )
     return client
 
 
@@ -80,12 +83,18 @@ async def login_sso(request: Request) -> Response:
     request.session[NEXT] = safe_next(request.query_params.get("next"))
     try:
         response: Response = await client.authorize_redirect(
-            request, request.url_for("auth_callback"))
+            request, request.url_for("auth_callback")
+        )
         return response
     except (httpx2.HTTPError, OSError, ValueError, KeyError) as exc:
-        return failed(request, LoginRefused(
-            503, "The single sign-on provider cannot be reached. Try again in a minute.",
-            f"discovery failed: {type(exc).__name__}"))
+        return failed(
+            request,
+            LoginRefused(
+                503,
+                "The single sign-on provider cannot be reached. Try again in a minute.",
+                f"discovery failed: {type(exc).__name__}",
+            ),
+        )
 
 
 async def auth_callback(request: Request) -> Response:
@@ -101,10 +110,12 @@ async def auth_callback(request: Request) -> Response:
         return failed(request, refused)
     await user_store(request).record_login(user, session.now(request))
     id_token = token.get("id_token")
-    session.start(request, user, id_token if isinstance(id_token, str)
-                  and len(id_token) <= MAX_ID_TOKEN_CHARS else None)
-    log.info("SSO login of %s (%s) with groups %s", user.subject, user.email,
-             ",".join(user.groups))
+    session.start(
+        request,
+        user,
+        id_token if isinstance(id_token, str) and len(id_token) <= MAX_ID_TOKEN_CHARS else None,
+    )
+    log.info("SSO login of %s (%s) with groups %s", user.subject, user.email, ",".join(user.groups))
     return RedirectResponse(next_url, status_code=303)
 
 
@@ -113,26 +124,39 @@ async def _exchange(request: Request, client: StarletteOAuth2App) -> dict[str, A
     error = request.query_params.get("error")
     if error:
         description = request.query_params.get("error_description", "")
-        raise LoginRefused(400, "The single sign-on provider did not log you in "
-                           f"({error[:100]}).",
-                           f"provider error {error[:100]!r}: {description[:200]!r}")
+        raise LoginRefused(
+            400,
+            f"The single sign-on provider did not log you in ({error[:100]}).",
+            f"provider error {error[:100]!r}: {description[:200]!r}",
+        )
     try:
         token: dict[str, Any] = await client.authorize_access_token(  # type: ignore[no-untyped-call]
-            request)
+            request
+        )
     except MismatchingStateError as exc:
-        raise LoginRefused(400, "This login is out of date, or was started in another "
-                           "browser. Start again.", "state does not match") from exc
+        raise LoginRefused(
+            400,
+            "This login is out of date, or was started in another browser. Start again.",
+            "state does not match",
+        ) from exc
     except (AuthlibBaseError, JoseError, ValueError, KeyError) as exc:
-        raise LoginRefused(400, "The single sign-on provider's answer could not be "
-                           "verified. Start again.", f"{type(exc).__name__}: {exc}") from exc
+        raise LoginRefused(
+            400,
+            "The single sign-on provider's answer could not be verified. Start again.",
+            f"{type(exc).__name__}: {exc}",
+        ) from exc
     except (httpx2.HTTPError, OSError) as exc:
-        raise LoginRefused(503, "The single sign-on provider cannot be reached. Try again "
-                           "in a minute.", f"provider unreachable: {type(exc).__name__}") from exc
+        raise LoginRefused(
+            503,
+            "The single sign-on provider cannot be reached. Try again in a minute.",
+            f"provider unreachable: {type(exc).__name__}",
+        ) from exc
     return token
 
 
-async def _claims(client: StarletteOAuth2App, token: dict[str, Any],
-                  groups_claim: str) -> dict[str, Any]:
+async def _claims(
+    client: StarletteOAuth2App, token: dict[str, Any], groups_claim: str
+) -> dict[str, Any]:
     """The ID token's claims, completed from the userinfo endpoint when they lack some."""
     claims = dict(token.get("userinfo") or {})
     if "email" in claims and groups_claim in claims:
@@ -143,8 +167,11 @@ async def _claims(client: StarletteOAuth2App, token: dict[str, Any],
         log.info("SSO userinfo unavailable (%s); using the ID token only", type(exc).__name__)
         return claims
     if claims.get("sub") and more.get("sub") != claims["sub"]:
-        raise LoginRefused(400, "The single sign-on provider's answer could not be verified.",
-                           "userinfo is about another subject")
+        raise LoginRefused(
+            400,
+            "The single sign-on provider's answer could not be verified.",
+            "userinfo is about another subject",
+        )
     return {**dict(more), **claims}
 
 
@@ -153,23 +180,37 @@ def user_from_claims(claims: dict[str, Any], settings: Settings) -> User:
     subject = claims.get("sub")
     email = claims.get("email")
     if not isinstance(subject, str) or not subject:
-        raise LoginRefused(400, "The single sign-on provider did not say who you are.",
-                           "no sub claim")
+        raise LoginRefused(
+            400, "The single sign-on provider did not say who you are.", "no sub claim"
+        )
     if not isinstance(email, str) or "@" not in email:
-        raise LoginRefused(403, "Your single sign-on account has no email address, and "
-                           "Stent Desk needs one. Ask your administrator.",
-                           f"no email for {subject}")
+        raise LoginRefused(
+            403,
+            "Your single sign-on account has no email address, and "
+            "Stent Desk needs one. Ask your administrator.",
+            f"no email for {subject}",
+        )
     if claims.get("email_verified") in (False, "false"):  # some providers send strings
-        raise LoginRefused(403, "Your email address is not verified by the single sign-on "
-                           "provider.", f"unverified email for {subject}")
+        raise LoginRefused(
+            403,
+            "Your email address is not verified by the single sign-on provider.",
+            f"unverified email for {subject}",
+        )
     domain = email.rsplit("@", 1)[1].lower()
     if settings.allowed_email_domains and domain not in settings.allowed_email_domains:
-        raise LoginRefused(403, f"People with an email address at {domain} may not use "
-                           "this Stent Desk.", f"email domain {domain} not allowed "
-                           f"for {subject}")
+        raise LoginRefused(
+            403,
+            f"People with an email address at {domain} may not use this Stent Desk.",
+            f"email domain {domain} not allowed for {subject}",
+        )
     name = claims.get("name") or claims.get("preferred_username") or email
-    return User(subject, email.strip().lower(), str(name),
-                _groups(claims.get(settings.oidc_groups_claim)), AUTH_METHOD)
+    return User(
+        subject,
+        email.strip().lower(),
+        str(name),
+        _groups(claims.get(settings.oidc_groups_claim)),
+        AUTH_METHOD,
+    )
 
 
 def _groups(value: Any) -> tuple[str, ...]:
@@ -185,8 +226,11 @@ def failed(request: Request, refused: LoginRefused) -> Response:
     """The page for a login that did not happen; logged as a warning."""
     log.warning("SSO login refused (%s): %s", refused.status, refused.reason)
     return desk(request).templates.TemplateResponse(
-        request, "auth/failed.html", {"message": refused.message, "status": refused.status},
-        status_code=refused.status)
+        request,
+        "auth/failed.html",
+        {"message": refused.message, "status": refused.status},
+        status_code=refused.status,
+    )
 
 
 async def logout(request: Request) -> Response:
@@ -207,14 +251,15 @@ async def _end_session_url(request: Request, id_token: str | None) -> str | None
     try:
         endpoint = (await client.load_server_metadata()).get("end_session_endpoint")
     except (httpx2.HTTPError, OSError, ValueError, KeyError) as exc:
-        log.warning("SSO logout: provider unreachable (%s); local logout only",
-                    type(exc).__name__)
+        log.warning("SSO logout: provider unreachable (%s); local logout only", type(exc).__name__)
         return None
     if not isinstance(endpoint, str) or not endpoint:
         return None
     # No `state`: nothing is checked on the way back to the login page.
-    params = {"client_id": client.client_id,
-              "post_logout_redirect_uri": str(request.url_for("login"))}
+    params = {
+        "client_id": client.client_id,
+        "post_logout_redirect_uri": str(request.url_for("login")),
+    }
     if id_token:
         params["id_token_hint"] = id_token
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"

@@ -36,8 +36,7 @@ async def start_index(request: Request) -> Response:
     """GET /start: the workflows a person can start."""
     the = desk(request)
     workflows = [Stent.registered()[name] for name in the.workflows]
-    return the.templates.TemplateResponse(request, "start/index.html",
-                                          {"workflows": workflows})
+    return the.templates.TemplateResponse(request, "start/index.html", {"workflows": workflows})
 
 
 async def start_form(request: Request) -> Response:
@@ -46,11 +45,25 @@ async def start_form(request: Request) -> Response:
     return _render(request, durable, {}, {}, 200)
 
 
-def _render(request: Request, durable: DurableFunction, values: dict[str, Any],
-            errors: dict[str, list[str]], status_code: int) -> Response:
-    return desk(request).templates.TemplateResponse(request, "start/form.html", {
-        "workflow": durable, "form": _form(durable), "values": values, "errors": errors,
-        "csrf_token": csrf_token(request)}, status_code=status_code)
+def _render(
+    request: Request,
+    durable: DurableFunction,
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+    status_code: int,
+) -> Response:
+    return desk(request).templates.TemplateResponse(
+        request,
+        "start/form.html",
+        {
+            "workflow": durable,
+            "form": _form(durable),
+            "values": values,
+            "errors": errors,
+            "csrf_token": csrf_token(request),
+        },
+        status_code=status_code,
+    )
 
 
 async def start(request: Request) -> Response:
@@ -61,10 +74,11 @@ async def start(request: Request) -> Response:
     assert user is not None  # RequireLogin
     submission = parse_submission(_form(durable), form_data, server_values={})
     if submission.errors or submission.action or not isinstance(submission.payload, dict):
-        errors = submission.errors or ({} if submission.action else
-                                       {"": ["Arguments must be an object."]})
-        return _render(request, durable, submission.values, errors,
-                       422 if errors else 200)
+        errors = submission.errors or (
+            {} if submission.action else {"": ["Arguments must be an object."]}
+        )
+        return _render(request, durable, submission.values, errors, 422 if errors else 200)
     eid = await desk(request).executor.start_execution(
-        durable, kwargs=submission.payload, initiator=sender_of(request, user))
+        durable, kwargs=submission.payload, initiator=sender_of(request, user)
+    )
     return RedirectResponse(f"/executions/{eid}", status_code=303)

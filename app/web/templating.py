@@ -66,8 +66,9 @@ def make_templates() -> Jinja2Blocks:
         auto_reload=False,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, iso=iso, ago=ago, workflow_label=workflow_label,
-                       pretty_json=pretty_json)
+    env.filters.update(
+        when=when, iso=iso, ago=ago, workflow_label=workflow_label, pretty_json=pretty_json
+    )
     return Jinja2Blocks(env=env, context_processors=[_csrf])
 
 

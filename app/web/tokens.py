@@ -69,17 +69,30 @@ class TokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def create(self, name: str, workflows: tuple[str, ...], signals: tuple[str, ...],
-                     created_by: str, at: float) -> tuple[Token, str]:
+    async def create(
+        self,
+        name: str,
+        workflows: tuple[str, ...],
+        signals: tuple[str, ...],
+        created_by: str,
+        at: float,
+    ) -> tuple[Token, str]:
         """A new token and its plaintext (shown once); ``TokenNameTaken`` if the name is."""
         token = Token(str(uuid.uuid4()), name, workflows, signals, created_by, at)
         secret = new_secret()
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(api_tokens.insert().values(
-                    id=token.id, name=name, token_hash=hash_token(secret),
-                    workflows=json.dumps(list(workflows)), signals=json.dumps(list(signals)),
-                    created_by=created_by, created_at=at))
+                await conn.execute(
+                    api_tokens.insert().values(
+                        id=token.id,
+                        name=name,
+                        token_hash=hash_token(secret),
+                        workflows=json.dumps(list(workflows)),
+                        signals=json.dumps(list(signals)),
+                        created_by=created_by,
+                        created_at=at,
+                    )
+                )
         except IntegrityError as exc:
             raise TokenNameTaken(name) from exc
         return token, secret
@@ -88,16 +101,18 @@ class TokenStore:
         """Revoke a token; False when there is no such token or it was already revoked."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(api_tokens).where(api_tokens.c.id == token_id,
-                                         api_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=at))
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
         return bool(result.rowcount)
 
     async def list(self) -> builtins.list[Token]:
         """Every token, revoked ones included, newest first."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                select(api_tokens).order_by(api_tokens.c.created_at.desc()))).all()
+            rows = (
+                await conn.execute(select(api_tokens).order_by(api_tokens.c.created_at.desc()))
+            ).all()
         return [_token(row) for row in rows]
 
     async def verify(self, plaintext: str, at: float) -> Token | None:
@@ -106,19 +121,32 @@ class TokenStore:
             return None
         digest = hash_token(plaintext)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(api_tokens).where(
-                api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)))).first()
+            row = (
+                await conn.execute(
+                    select(api_tokens).where(
+                        api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)
+                    )
+                )
+            ).first()
             if row is None:
                 return None
-            await conn.execute(update(api_tokens).where(api_tokens.c.id == row.id)
-                               .values(last_used_at=at))
+            await conn.execute(
+                update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=at)
+            )
         return _token(row)
 
 
 def _token(row: Any) -> Token:
-    return Token(row.id, row.name, tuple(json.loads(row.workflows)),
-                 tuple(json.loads(row.signals)), row.created_by, row.created_at,
-                 row.revoked_at, row.last_used_at)
+    return Token(
+        row.id,
+        row.name,
+        tuple(json.loads(row.workflows)),
+        tuple(json.loads(row.signals)),
+        row.created_by,
+        row.created_at,
+        row.revoked_at,
+        row.last_used_at,
+    )
 
 
 def token_store(request: Request) -> TokenStore:

@@ -57,20 +57,27 @@ class UserStore:
 
     def __init__(self, database_url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(
-            async_url(database_url), pool_size=WEB_POOL_SIZE, max_overflow=WEB_POOL_OVERFLOW)
+            async_url(database_url), pool_size=WEB_POOL_SIZE, max_overflow=WEB_POOL_OVERFLOW
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def record_login(self, user: User, at: float) -> None:
         """Insert ``user``, or update their details, last login and login count."""
-        details = {"email": user.email.strip().lower(), "name": user.name,
-                   "groups": json.dumps(list(user.groups)), "auth_method": user.auth_method}
+        details = {
+            "email": user.email.strip().lower(),
+            "name": user.name,
+            "groups": json.dumps(list(user.groups)),
+            "auth_method": user.auth_method,
+        }
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        upsert = insert(users).values(subject=user.subject, first_login_at=at,
-                                      last_login_at=at, login_count=1, **details)
+        upsert = insert(users).values(
+            subject=user.subject, first_login_at=at, last_login_at=at, login_count=1, **details
+        )
         upsert = upsert.on_conflict_do_update(
             index_elements=[users.c.subject],
-            set_={**details, "last_login_at": at, "login_count": users.c.login_count + 1})
+            set_={**details, "last_login_at": at, "login_count": users.c.login_count + 1},
+        )
         async with self.engine.begin() as conn:
             await conn.execute(upsert)
 
@@ -80,9 +87,16 @@ class UserStore:
             row = (await conn.execute(select(users).where(users.c.subject == subject))).first()
         if row is None:
             return None
-        return UserRecord(row.subject, row.email, row.name, tuple(json.loads(row.groups)),
-                          row.auth_method, row.first_login_at, row.last_login_at,
-                          row.login_count)
+        return UserRecord(
+            row.subject,
+            row.email,
+            row.name,
+            tuple(json.loads(row.groups)),
+            row.auth_method,
+            row.first_login_at,
+            row.last_login_at,
+            row.login_count,
+        )
 
     async def close(self) -> None:
         """Close every pooled connection."""

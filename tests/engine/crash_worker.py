@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease", type=float, default=15.0, help="lease seconds")
     options = parser.parse_args(argv)
     JOURNAL = options.journal
-    asyncio.run(serve(options.url, tuple(options.dispatch) if options.dispatch else None,
-                      options.lease))
+    asyncio.run(
+        serve(options.url, tuple(options.dispatch) if options.dispatch else None, options.lease)
+    )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,20 @@ async def test_two_approvers_racing_on_one_wait_one_wins_the_other_hears_who(
     await until_open_wait(executor, eid, "approval")
     wait = (await executor.state_of(eid)).waiting_on[0]
     outcomes = await asyncio.gather(
-        executor.send_signal(eid, "approval", {"by": "bob"}, wait_id=wait.wait_id,
-                             sender={"name": "Bob", "email": "bob@example.com"}),
-        executor.send_signal(eid, "approval", {"by": "cy"}, wait_id=wait.wait_id,
-                             sender={"name": "Cy", "email": "cy@example.com"}),
+        executor.send_signal(
+            eid,
+            "approval",
+            {"by": "bob"},
+            wait_id=wait.wait_id,
+            sender={"name": "Bob", "email": "bob@example.com"},
+        ),
+        executor.send_signal(
+            eid,
+            "approval",
+            {"by": "cy"},
+            wait_id=wait.wait_id,
+            sender={"name": "Cy", "email": "cy@example.com"},
+        ),
         return_exceptions=True,
     )
     winners = [o for o in outcomes if not isinstance(o, BaseException)]
@@ -69,12 +79,22 @@ async def test_a_late_second_approver_hears_who_answered_after_the_execution_fin
     eid = await executor.dispatch(request_approval, {"who": "Ann"})
     await until_open_wait(executor, eid, "approval")
     wait_id = (await executor.state_of(eid)).waiting_on[0].wait_id
-    await executor.send_signal(eid, "approval", {"by": "bob"}, wait_id=wait_id,
-                               sender={"name": "Bob", "email": "bob@example.com"})
+    await executor.send_signal(
+        eid,
+        "approval",
+        {"by": "bob"},
+        wait_id=wait_id,
+        sender={"name": "Bob", "email": "bob@example.com"},
+    )
     await executor.wait_for(eid, timeout=10)
     with pytest.raises(WaitClosed) as closed:
-        await executor.send_signal(eid, "approval", {"by": "cy"}, wait_id=wait_id,
-                                   sender={"name": "Cy", "email": "cy@example.com"})
+        await executor.send_signal(
+            eid,
+            "approval",
+            {"by": "cy"},
+            wait_id=wait_id,
+            sender={"name": "Cy", "email": "cy@example.com"},
+        )
     assert closed.value.status == "answered" and "by Bob" in str(closed.value)
 
 
@@ -82,10 +102,12 @@ async def test_a_resubmitted_form_with_its_idempotency_key_is_one_signal(executo
     eid = await executor.dispatch(request_approval, {"who": "Ann"})
     await until_open_wait(executor, eid, "approval")
     wait_id = (await executor.state_of(eid)).waiting_on[0].wait_id
-    first = await executor.send_signal(eid, "approval", {"ok": 1}, wait_id=wait_id,
-                                       idempotency_key="form-123")
-    again = await executor.send_signal(eid, "approval", {"ok": 1}, wait_id=wait_id,
-                                       idempotency_key="form-123")
+    first = await executor.send_signal(
+        eid, "approval", {"ok": 1}, wait_id=wait_id, idempotency_key="form-123"
+    )
+    again = await executor.send_signal(
+        eid, "approval", {"ok": 1}, wait_id=wait_id, idempotency_key="form-123"
+    )
     assert again.duplicate and again.signal_id == first.signal_id
 
 

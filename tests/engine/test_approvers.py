@@ -27,10 +27,12 @@ async def malformed() -> Any:
     return await Stent.wait_for_signal("approval", approvers=["finance"])
 
 
-async def _waiting(executor: Stent, workflow: Any, *args: Any, initiator: str = "iris@x.org"
-                   ) -> str:
-    eid = await executor.start_execution(workflow, args=list(args),
-                                         initiator={"email": initiator, "name": "Iris"})
+async def _waiting(
+    executor: Stent, workflow: Any, *args: Any, initiator: str = "iris@x.org"
+) -> str:
+    eid = await executor.start_execution(
+        workflow, args=list(args), initiator={"email": initiator, "name": "Iris"}
+    )
     await until_open_wait(executor, eid, "approval")
     return eid
 

@@ -64,10 +64,16 @@ def _no_runs() -> None:
 async def cluster(db_url: str, workers: int, **options: Any) -> AsyncIterator[list[Stent]]:
     """``workers`` running executors on one database, then a client that runs no worker."""
     async with AsyncExitStack() as stack:
-        members = [await stack.enter_async_context(
-            Stent(db_url, poll_interval=options.get("poll_interval", 0.05),
-                  lease_seconds=options.get("lease_seconds", 15.0)))
-            for _ in range(workers)]
+        members = [
+            await stack.enter_async_context(
+                Stent(
+                    db_url,
+                    poll_interval=options.get("poll_interval", 0.05),
+                    lease_seconds=options.get("lease_seconds", 15.0),
+                )
+            )
+            for _ in range(workers)
+        ]
         client = await stack.enter_async_context(Stent(db_url, run_worker=False))
         yield [*members, client]
 
@@ -76,15 +82,15 @@ async def owners(executor: Stent, eids: list[str]) -> dict[str, str | None]:
     """Which worker owns each execution."""
 
     def read(conn: Connection) -> dict[str, str | None]:
-        rows = conn.execute(select(executions.c.id, executions.c.lease_owner)
-                            .where(executions.c.id.in_(eids)))
+        rows = conn.execute(
+            select(executions.c.id, executions.c.lease_owner).where(executions.c.id.in_(eids))
+        )
         return {row.id: row.lease_owner for row in rows}
 
     return await executor.db.read(read)  # type: ignore[no-any-return]
 
 
-async def test_executions_a_non_worker_starts_are_claimed_and_each_runs_once(
-        db_url: str) -> None:
+async def test_executions_a_non_worker_starts_are_claimed_and_each_runs_once(db_url: str) -> None:
     async with cluster(db_url, 2) as (first, second, client):
         eids = [await client.dispatch(approve_then_record, f"k{n}") for n in range(30)]
         for eid in eids:
@@ -117,7 +123,8 @@ async def test_two_approvers_on_two_processes_race_on_one_wait(db_url: str) -> N
         outcomes = await asyncio.gather(
             first.send_signal(eid, "approval", {"by": "first"}, wait_id=wait.wait_id),
             second.send_signal(eid, "approval", {"by": "second"}, wait_id=wait.wait_id),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         refused = [o for o in outcomes if isinstance(o, WaitClosed)]
         accepted = [o for o in outcomes if not isinstance(o, BaseException)]
         assert len(refused) == 1 and len(accepted) == 1
@@ -135,15 +142,17 @@ async def test_fifo_and_idempotency_keys_hold_across_processes(db_url: str) -> N
         for n in range(10):
             await senders[n % 3].send_signal(eid, "event", n, idempotency_key=f"e{n}")
         for n in range(10):  # every retry through another process is the same signal
-            receipt = await senders[(n + 1) % 3].send_signal(eid, "event", n,
-                                                              idempotency_key=f"e{n}")
+            receipt = await senders[(n + 1) % 3].send_signal(
+                eid, "event", n, idempotency_key=f"e{n}"
+            )
             assert receipt.duplicate
         assert (await first.wait_for(eid, timeout=10)).unwrap() == list(range(10))
 
 
 @ONLY_POSTGRESQL
 async def test_a_signal_through_another_process_wakes_its_owner_by_notification(
-        db_url: str) -> None:
+    db_url: str,
+) -> None:
     # no poll comes within the test: only LISTEN/NOTIFY can wake the owner
     async with cluster(db_url, 2, poll_interval=NO_POLL) as (owner, other, _client):
         eid = await owner.dispatch(approve_then_record, "notified")
@@ -176,7 +185,9 @@ async def test_the_listener_reconnects_when_its_connection_is_cut(db_url: str) -
         try:
             cut = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = $1", listener.name)
+                "WHERE application_name = $1",
+                listener.name,
+            )
         finally:
             await admin.close()
         assert cut == 1
@@ -208,8 +219,7 @@ async def test_a_stopped_worker_hands_its_executions_over_at_once(db_url: str) -
 
 
 @ONLY_POSTGRESQL
-async def test_replicas_starting_together_on_an_empty_database_migrate_once(
-        db_url: str) -> None:
+async def test_replicas_starting_together_on_an_empty_database_migrate_once(db_url: str) -> None:
     admin = await asyncpg.connect(libpq_dsn(db_url))
     empty = f"{admin._params.database}_empty"
     await admin.execute(f'CREATE DATABASE "{empty}"')
@@ -228,7 +238,8 @@ async def test_replicas_starting_together_on_an_empty_database_migrate_once(
 
 
 async def test_a_restart_takes_a_dead_predecessors_executions_at_once_not_a_live_ones(
-        db_url: str) -> None:
+    db_url: str,
+) -> None:
     ended = subprocess.Popen(["true"])
     ended.wait()  # a pid whose process has ended, on this machine
     async with Stent(db_url, poll_interval=0.05) as first:
@@ -241,12 +252,22 @@ async def test_a_restart_takes_a_dead_predecessors_executions_at_once_not_a_live
         whose process is gone, one still running (this one), both with fresh heartbeats."""
         now = time.time()
         for worker, pid in (("gone", ended.pid), ("alive", os.getpid())):
-            conn.execute(insert(workers).values(id=worker, host="here", pid=pid,
-                                                machine=leases.machine(), started_at=now,
-                                                heartbeat_at=now))
+            conn.execute(
+                insert(workers).values(
+                    id=worker,
+                    host="here",
+                    pid=pid,
+                    machine=leases.machine(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
         for n, eid in enumerate(eids):
-            conn.execute(update(executions).where(executions.c.id == eid)
-                         .values(lease_owner="gone" if n < 2 else "alive"))
+            conn.execute(
+                update(executions)
+                .where(executions.c.id == eid)
+                .values(lease_owner="gone" if n < 2 else "alive")
+            )
 
     engine = create_async_engine(db_url)
     async with engine.begin() as conn:

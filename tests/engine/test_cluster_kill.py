@@ -46,8 +46,9 @@ async def worker_ids(executor: Stent, count: int) -> dict[int, str]:
     """pid -> worker id, once ``count`` workers have registered."""
     async with asyncio.timeout(30):
         while True:
-            rows = await read(executor, lambda conn: conn.execute(
-                select(workers.c.pid, workers.c.id)).all())
+            rows = await read(
+                executor, lambda conn: conn.execute(select(workers.c.pid, workers.c.id)).all()
+            )
             if len(rows) >= count:
                 return {row.pid: row.id for row in rows}
             await asyncio.sleep(0.05)
@@ -55,13 +56,16 @@ async def worker_ids(executor: Stent, count: int) -> dict[int, str]:
 
 async def count_where(executor: Stent, *conditions: Any) -> int:
     def count(conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(executions)
-                                .where(*conditions)).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(executions).where(*conditions)
+            ).scalar_one()
+        )
+
     return await read(executor, count)  # type: ignore[no-any-return]
 
 
-async def send_all(executor: Stent, eids: list[str], name: str,
-                   midway: Any = None) -> None:
+async def send_all(executor: Stent, eids: list[str], name: str, midway: Any = None) -> None:
     """Signal ``name`` to every execution, ``SENDERS`` at a time; ``midway()`` once half
     of them are sent."""
     queue = list(enumerate(eids))
@@ -81,21 +85,35 @@ async def send_all(executor: Stent, eids: list[str], name: str,
 
 
 async def test_three_workers_one_killed_midway_every_execution_completes_once(
-        procs: Workers, db_url: str) -> None:
+    procs: Workers, db_url: str
+) -> None:
     for _ in range(3):
         procs.start(lease=LEASE)
     async with Stent(db_url, run_worker=False) as sender:
         ids = await worker_ids(sender, 3)
         victim_proc = procs.procs[0]
         victim = ids[victim_proc.pid]
-        eids = list(await asyncio.gather(*(
-            sender.start_execution("crash_worker.two_signals", args=[n])
-            for n in range(EXECUTIONS))))
+        eids = list(
+            await asyncio.gather(
+                *(
+                    sender.start_execution("crash_worker.two_signals", args=[n])
+                    for n in range(EXECUTIONS)
+                )
+            )
+        )
         async with asyncio.timeout(60):  # claimed and replayed up to their first wait
             while await sender.count_waiting(name="first") < EXECUTIONS:
                 await asyncio.sleep(0.1)
-        owned = Counter((await read(sender, lambda conn: dict(conn.execute(
-            select(executions.c.id, executions.c.lease_owner)).all()))).values())
+        owned = Counter(
+            (
+                await read(
+                    sender,
+                    lambda conn: dict(
+                        conn.execute(select(executions.c.id, executions.c.lease_owner)).all()
+                    ),
+                )
+            ).values()
+        )
         assert owned[victim] > 0, f"the victim owns nothing: {owned}"
 
         killed: dict[str, Any] = {}
@@ -103,10 +121,15 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
         async def kill_victim() -> None:
             victim_proc.send_signal(signal.SIGKILL)
             killed["at"] = time.time()
-            killed["heartbeat"] = await read(sender, lambda conn: conn.execute(
-                select(workers.c.heartbeat_at).where(workers.c.id == victim)).scalar_one())
-            killed["orphans"] = await count_where(sender, executions.c.lease_owner == victim,
-                                                  executions.c.state != "completed")
+            killed["heartbeat"] = await read(
+                sender,
+                lambda conn: conn.execute(
+                    select(workers.c.heartbeat_at).where(workers.c.id == victim)
+                ).scalar_one(),
+            )
+            killed["orphans"] = await count_where(
+                sender, executions.c.lease_owner == victim, executions.c.state != "completed"
+            )
 
         await send_all(sender, eids, "first")
         await send_all(sender, eids, "second", midway=kill_victim)
@@ -116,29 +139,48 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
             while await count_where(sender, executions.c.state == "completed") < EXECUTIONS:
                 await asyncio.sleep(0.2)
 
-        results = await read(sender, lambda conn: dict(conn.execute(
-            select(executions.c.id, executions.c.result)).all()))
+        results = await read(
+            sender,
+            lambda conn: dict(conn.execute(select(executions.c.id, executions.c.result)).all()),
+        )
         for n, eid in enumerate(eids):
-            assert json.loads(results[eid]) == {"kind": "value", "value": [
-                {"n": n, "name": "first"}, {"n": n, "name": "second"}]}
-        consumed = await read(sender, lambda conn: conn.execute(
-            select(signals.c.execution_id, signals.c.name, signals.c.state,
-                   signals.c.consumed_by_step)).all())
+            assert json.loads(results[eid]) == {
+                "kind": "value",
+                "value": [{"n": n, "name": "first"}, {"n": n, "name": "second"}],
+            }
+        consumed = await read(
+            sender,
+            lambda conn: conn.execute(
+                select(
+                    signals.c.execution_id,
+                    signals.c.name,
+                    signals.c.state,
+                    signals.c.consumed_by_step,
+                )
+            ).all(),
+        )
         assert len(consumed) == 2 * EXECUTIONS
         assert {row.state for row in consumed} == {"consumed"}
-        assert Counter((r.execution_id, r.consumed_by_step) for r in consumed).most_common(1)[
-            0][1] == 1, "a wait consumed two signals"
-        done = Counter(line.split()[2] for line in procs.lines()
-                       if line.startswith("end done"))
+        assert (
+            Counter((r.execution_id, r.consumed_by_step) for r in consumed).most_common(1)[0][1]
+            == 1
+        ), "a wait consumed two signals"
+        done = Counter(line.split()[2] for line in procs.lines() if line.startswith("end done"))
         assert set(done) == {str(n) for n in range(EXECUTIONS)}
 
-        taken = await read(sender, lambda conn: conn.execute(
-            select(func.min(executions.c.leased_at))
-            .where(executions.c.lease_owner != victim, executions.c.leased_at > killed["at"])
-        ).scalar_one())
-        print(f"\nvictim owned {owned[victim]} of {EXECUTIONS}; {killed['orphans']} unfinished "
-              f"at the kill; first takeover {taken - killed['at']:.2f} s after it and "
-              f"{taken - killed['heartbeat']:.2f} s after its last heartbeat (lease {LEASE} s)")
+        taken = await read(
+            sender,
+            lambda conn: conn.execute(
+                select(func.min(executions.c.leased_at)).where(
+                    executions.c.lease_owner != victim, executions.c.leased_at > killed["at"]
+                )
+            ).scalar_one(),
+        )
+        print(
+            f"\nvictim owned {owned[victim]} of {EXECUTIONS}; {killed['orphans']} unfinished "
+            f"at the kill; first takeover {taken - killed['at']:.2f} s after it and "
+            f"{taken - killed['heartbeat']:.2f} s after its last heartbeat (lease {LEASE} s)"
+        )
         assert killed["orphans"] > 0
         # never before the lease ran out (both times are the database's clock), and within
         # one lease and one check after the kill
@@ -147,7 +189,8 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
 
 
 async def test_a_frozen_worker_cannot_write_over_the_one_that_took_over(
-        procs: Workers, db_url: str, tmp_path: Path) -> None:
+    procs: Workers, db_url: str, tmp_path: Path
+) -> None:
     frozen, eid = await procs.dispatch("then_block", '["x"]')
     await until_journal(procs, "start B x")
     procs.start(lease=LEASE)  # before the freeze: it takes over when the lease runs out
@@ -167,7 +210,8 @@ async def test_a_frozen_worker_cannot_write_over_the_one_that_took_over(
         steps = await client.steps_of(eid)
         assert [(s.kind, s.name, s.status) for s in steps] == [
             ("activity", "crash_worker.step", "done"),
-            ("activity", "crash_worker.blocking", "done")]
+            ("activity", "crash_worker.blocking", "done"),
+        ]
         async with asyncio.timeout(10):  # the frozen one woke, finished B and was refused
             while procs.lines().count("end B x") < 2:
                 await asyncio.sleep(0.05)

@@ -68,8 +68,9 @@ async def test_kill_while_waiting_then_signal_while_down(workers: Workers, db_ur
     assert workers.lines() == ["start A x", "end A x", "start B x", "end B x"]
 
 
-async def test_kill_mid_activity_reruns_only_the_interrupted_activity(workers: Workers,
-                                                                      db_url: str):
+async def test_kill_mid_activity_reruns_only_the_interrupted_activity(
+    workers: Workers, db_url: str
+):
     worker, eid = await workers.dispatch("then_block", '["y"]')
     await until_journal(workers, "start B y")
     workers.kill(worker)

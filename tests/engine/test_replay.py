@@ -41,8 +41,10 @@ async def prepare_then_wait() -> list[Any]:
 @Stent.durable()
 async def race_then_wait() -> dict[str, Any]:
     done, pending = await asyncio.wait(
-        [asyncio.create_task(Stent.wait_for_signal("approval")),
-         asyncio.create_task(Stent.sleep(3600))],
+        [
+            asyncio.create_task(Stent.wait_for_signal("approval")),
+            asyncio.create_task(Stent.sleep(3600)),
+        ],
         return_when=asyncio.FIRST_COMPLETED,
     )
     for task in pending:

@@ -85,15 +85,19 @@ async def _run(url: str, plan: list[str], ops: list[tuple[str, ...]]) -> None:
     assert result == expected
     # every accepted signal is stored once; consumed exactly by the waits, the rest kept
     assert sorted(s.payload for s in signals) == sorted(
-        f"{n}{i}" for n in NAMES for i in range(sent[n]) if f"{n}{i}" not in refused)
+        f"{n}{i}" for n in NAMES for i in range(sent[n]) if f"{n}{i}" not in refused
+    )
     consumed = [s for s in signals if s.state == "consumed"]
     assert sorted(s.payload for s in consumed) == sorted(expected)
     assert len({s.consumed_by_step for s in consumed}) == len(consumed)
     assert all(s.state == "unconsumed" for s in signals if s.state != "consumed")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(plan=plans, ops=operations)
 def test_each_wait_gets_its_names_signals_in_order_none_lost_or_doubled(
     tmp_path: Path, plan: list[str], ops: list[tuple[str, ...]]

@@ -53,8 +53,10 @@ async def wait_schema() -> Any:
 async def race(seconds: float) -> Any:
     """The document's timeout-with-signal pattern."""
     done, pending = await asyncio.wait(
-        [asyncio.create_task(Stent.wait_for_signal("approval")),
-         asyncio.create_task(Stent.sleep(seconds))],
+        [
+            asyncio.create_task(Stent.wait_for_signal("approval")),
+            asyncio.create_task(Stent.sleep(seconds)),
+        ],
         return_when=asyncio.FIRST_COMPLETED,
     )
     for task in pending:
@@ -221,8 +223,10 @@ async def test_timeout_race_the_timer_wins_and_a_late_signal_stays_buffered(exec
     # The cancelled wait consumed nothing: this late approval is buffered, not lost.
     await executor.send_signal(eid, "approval", {"approved": "late"})
     await executor.send_signal(eid, "after", "next")
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == {"timed_out": True,
-                                                                    "after": "next"}
+    assert (await executor.wait_for(eid, timeout=10)).unwrap() == {
+        "timed_out": True,
+        "after": "next",
+    }
     states = {s.name: s.state for s in await executor.signals_of(eid)}
     assert states == {"approval": "unconsumed", "after": "consumed"}
 
@@ -261,7 +265,11 @@ async def test_signals_left_when_an_execution_finishes_are_kept_as_unconsumed(ex
     await executor.send_signal(eid, "gate", "open")
     assert (await executor.wait_for(eid, timeout=10)).unwrap() == 0
     assert [(s.payload, s.state) for s in await executor.signals_of(eid)] == [
-        (0, "consumed"), (1, "unconsumed"), (2, "unconsumed"), ("open", "consumed")]
+        (0, "consumed"),
+        (1, "unconsumed"),
+        (2, "unconsumed"),
+        ("open", "consumed"),
+    ]
 
 
 async def test_sending_and_finishing_exclude_each_other(executor: Stent):
@@ -269,7 +277,8 @@ async def test_sending_and_finishing_exclude_each_other(executor: Stent):
     for _ in range(5):
         eid = await executor.dispatch(collect, "x", 1)
         outcomes = await asyncio.gather(
-            *(executor.send_signal(eid, "x", n) for n in range(20)), return_exceptions=True)
+            *(executor.send_signal(eid, "x", n) for n in range(20)), return_exceptions=True
+        )
         await executor.wait_for(eid, timeout=10)
         accepted = [o for o in outcomes if not isinstance(o, BaseException)]
         assert all(isinstance(o, ExecutionFinished) for o in outcomes if o not in accepted)

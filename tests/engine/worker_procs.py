@@ -32,13 +32,28 @@ class Workers:
     def start(self, *dispatch: str, lease: float = 15.0) -> subprocess.Popen[bytes]:
         """A worker that resumes everything (and first dispatches, given WORKFLOW ARGS_JSON)."""
         n = len(self.procs)
-        command = [sys.executable, "-m", "crash_worker", "--url", self.db_url,
-                   "--journal", str(self.journal), "--lease", str(lease)]
+        command = [
+            sys.executable,
+            "-m",
+            "crash_worker",
+            "--url",
+            self.db_url,
+            "--journal",
+            str(self.journal),
+            "--lease",
+            str(lease),
+        ]
         if dispatch:
             command += ["--dispatch", *dispatch]
         with open(self.out(n), "wb") as out, open(self.err(n), "wb") as err:
-            proc = subprocess.Popen(command, cwd=ENGINE_DIR, env=self.env, stdout=out,
-                                    stderr=err, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                command,
+                cwd=ENGINE_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
         self.procs.append(proc)
         return proc
 
@@ -86,10 +101,7 @@ class Workers:
         crash_worker.release_file(self.journal).touch()
 
 
-
 async def until_journal(workers: Workers, line: str, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while line not in workers.lines():
             await asyncio.sleep(0.01)
-
-

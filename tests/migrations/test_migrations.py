@@ -27,8 +27,17 @@ from app.engine.migrations import (
 from app.engine.tables import metadata
 from app.web.tables import metadata as web_metadata
 
-TABLES = {"executions", "steps", "signals", "wait_approvers", "refusals", "users", "workers",
-          "api_tokens", "rate_limits"}
+TABLES = {
+    "executions",
+    "steps",
+    "signals",
+    "wait_approvers",
+    "refusals",
+    "users",
+    "workers",
+    "api_tokens",
+    "rate_limits",
+}
 
 
 @pytest.fixture
@@ -146,7 +155,8 @@ def test_cli_upgrade_uses_async_env(db_path: Path, engine: Engine) -> None:
 
 
 def test_models_match_migrations_on_postgresql_and_run_both_ways(
-        request: pytest.FixtureRequest) -> None:
+    request: pytest.FixtureRequest,
+) -> None:
     """The same check on a fresh PostgreSQL database (skipped when no server answers)."""
 
     def check(conn: sa.Connection) -> None:
@@ -159,8 +169,9 @@ def test_models_match_migrations_on_postgresql_and_run_both_ways(
             async with eng.connect() as conn:
                 await conn.run_sync(check)
             async with eng.begin() as conn:
-                await conn.run_sync(lambda c: alembic.command.downgrade(
-                    alembic_config(connection=c), "base"))
+                await conn.run_sync(
+                    lambda c: alembic.command.downgrade(alembic_config(connection=c), "base")
+                )
             async with eng.begin() as conn:
                 await conn.run_sync(upgrade_to_head)
             async with eng.connect() as conn:

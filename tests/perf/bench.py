@@ -51,7 +51,8 @@ def open_wait_count(db: Path) -> int:
     """Open waits in the database, read on a connection of our own (the engine's untouched)."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM steps WHERE kind = 'wait' AND status = 'open'").fetchone()
+            "SELECT count(*) FROM steps WHERE kind = 'wait' AND status = 'open'"
+        ).fetchone()
     return int(row[0])
 
 
@@ -147,26 +148,47 @@ async def run_scenario(key: str, db: Path, synchronous: str) -> Metrics:
 def row(key: str, m: Metrics) -> tuple[str, str, bool | None]:
     """(measured, target, ok) of one scenario's metrics."""
     if key == "a":
-        return (f"{m['waiting_s']:.2f} s (dispatch {m['dispatch_s']:.2f} s), peak RSS "
-                f"{m['rss_mb']:.0f} MB, {m['resident']:,.0f} resident", "—", None)
+        return (
+            f"{m['waiting_s']:.2f} s (dispatch {m['dispatch_s']:.2f} s), peak RSS "
+            f"{m['rss_mb']:.0f} MB, {m['resident']:,.0f} resident",
+            "—",
+            None,
+        )
     if key in ("b", "c"):
         goal = 2_000 if key == "b" else 500
-        return (f"{m['rate']:,.0f} signals/s ({m['elapsed_s']:.2f} s; sends alone "
-                f"{m['send_rate']:,.0f}/s)", f"≥ {goal:,} signals/s", m["rate"] >= goal)
+        return (
+            f"{m['rate']:,.0f} signals/s ({m['elapsed_s']:.2f} s; sends alone "
+            f"{m['send_rate']:,.0f}/s)",
+            f"≥ {goal:,} signals/s",
+            m["rate"] >= goal,
+        )
     if key == "d":
-        return (f"p50 {m['p50']:.1f} / p95 {m['p95']:.1f} / p99 {m['p99']:.1f} ms "
-                f"(max {m['max']:.0f})", "p50 ≤ 5 ms, p99 ≤ 25 ms",
-                m["p50"] <= 5 and m["p99"] <= 25)
-    return (f"peak RSS {m['rss_mb']:.0f} MB ({m['resident']:,.0f} resident; all waiting "
-            f"after {m['waiting_s']:.1f} s)",
-            "≤ 300 MB", m["rss_mb"] <= 300)
+        return (
+            f"p50 {m['p50']:.1f} / p95 {m['p95']:.1f} / p99 {m['p99']:.1f} ms (max {m['max']:.0f})",
+            "p50 ≤ 5 ms, p99 ≤ 25 ms",
+            m["p50"] <= 5 and m["p99"] <= 25,
+        )
+    return (
+        f"peak RSS {m['rss_mb']:.0f} MB ({m['resident']:,.0f} resident; all waiting "
+        f"after {m['waiting_s']:.1f} s)",
+        "≤ 300 MB",
+        m["rss_mb"] <= 300,
+    )
 
 
 def run_child(key: str, synchronous: str) -> tuple[str, str, str]:
     """Run one scenario in a fresh interpreter on a fresh database: (measured, target, ok?)."""
     with tempfile.TemporaryDirectory(prefix="stent-bench-") as tmp:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", key,
-               "--db", str(Path(tmp) / "bench.db"), "--synchronous", synchronous]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            key,
+            "--db",
+            str(Path(tmp) / "bench.db"),
+            "--synchronous",
+            synchronous,
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         except subprocess.TimeoutExpired:
@@ -179,17 +201,27 @@ def run_child(key: str, synchronous: str) -> tuple[str, str, str]:
 
 
 def machine_info(synchronous: str) -> str:
-    return (f"cpus: {os.cpu_count()} · python {platform.python_version()} · "
-            f"sqlite {sqlite3.sqlite_version} · {platform.platform()} · "
-            f"journal WAL, synchronous={synchronous}")
+    return (
+        f"cpus: {os.cpu_count()} · python {platform.python_version()} · "
+        f"sqlite {sqlite3.sqlite_version} · {platform.platform()} · "
+        f"journal WAL, synchronous={synchronous}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", default=",".join(SCENARIOS),
-                        help="comma-separated scenarios to run, e.g. a,b (default: all)")
-    parser.add_argument("--synchronous", default="FULL", type=str.upper,
-                        choices=["FULL", "NORMAL"], help="SQLite synchronous pragma")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help="comma-separated scenarios to run, e.g. a,b (default: all)",
+    )
+    parser.add_argument(
+        "--synchronous",
+        default="FULL",
+        type=str.upper,
+        choices=["FULL", "NORMAL"],
+        help="SQLite synchronous pragma",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

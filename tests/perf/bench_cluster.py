@@ -65,8 +65,11 @@ def log(message: str) -> None:
 async def child(url: str, count: int, senders: int, out: Path) -> None:
     """One worker process: start ``count`` waiting executions, then send what it is told."""
     async with Stent(url, poll_interval=float(os.environ.get("BENCH_POLL", "0.5"))) as executor:
-        ids = list(await asyncio.gather(*(executor.dispatch(bench_workflows.wait_go)
-                                          for _ in range(count))))
+        ids = list(
+            await asyncio.gather(
+                *(executor.dispatch(bench_workflows.wait_go) for _ in range(count))
+            )
+        )
         while await executor.db.read(_open_waits, ids) < count:
             await asyncio.sleep(0.05)
         out.write_text(json.dumps(ids))
@@ -91,17 +94,36 @@ async def child(url: str, count: int, senders: int, out: Path) -> None:
 
 
 def _open_waits(conn: Any, ids: list[str]) -> int:
-    return int(conn.execute(select(func.count()).select_from(steps).where(
-        steps.c.execution_id.in_(ids), steps.c.kind == "wait", steps.c.status == "open"))
-        .scalar_one())
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(steps)
+            .where(steps.c.execution_id.in_(ids), steps.c.kind == "wait", steps.c.status == "open")
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------------------- parent
 def start_child(url: str, count: int, senders: int, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--child", "--url", url, "--per-process", str(count),
-         "--senders", str(senders), "--out", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--url",
+            url,
+            "--per-process",
+            str(count),
+            "--senders",
+            str(senders),
+            "--out",
+            str(out),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def expect(proc: subprocess.Popen[str], word: str) -> None:
@@ -116,9 +138,15 @@ async def finished_at(url: str, total: int) -> dict[str, float]:
     async with Stent(url, run_worker=False) as reader:
         deadline = time.monotonic() + TIMEOUT
         while True:
-            rows = await reader.db.read(lambda conn: dict(conn.execute(
-                select(executions.c.id, executions.c.finished_at)
-                .where(executions.c.state == "completed")).all()))
+            rows = await reader.db.read(
+                lambda conn: dict(
+                    conn.execute(
+                        select(executions.c.id, executions.c.finished_at).where(
+                            executions.c.state == "completed"
+                        )
+                    ).all()
+                )
+            )
             if len(rows) >= total:
                 return rows  # type: ignore[no-any-return]
             if time.monotonic() > deadline:
@@ -188,10 +216,17 @@ def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[
     across = [(finishes[eid] - sent[eid]) * 1000 for eid in crossing] or [0.0, 0.0]
     cross_cuts = statistics.quantiles(across, n=100, method="inclusive")
     span = max(finishes.values()) - min(sent.values())
-    return {"signals": len(ids), "rate": len(ids) / span, "p50": cuts[49], "p99": cuts[98],
-            "crossing": len(crossing), "cross_p50": cross_cuts[49], "cross_p99": cross_cuts[98],
-            "app_cpu_ms": app_cpu / len(ids) * 1000,
-            "server_cpu_ms": server_cpu / len(ids) * 1000}
+    return {
+        "signals": len(ids),
+        "rate": len(ids) / span,
+        "p50": cuts[49],
+        "p99": cuts[98],
+        "crossing": len(crossing),
+        "cross_p50": cross_cuts[49],
+        "cross_p99": cross_cuts[98],
+        "app_cpu_ms": app_cpu / len(ids) * 1000,
+        "server_cpu_ms": server_cpu / len(ids) * 1000,
+    }
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -202,8 +237,9 @@ async def _admin(url: str, statement: str) -> None:
         await conn.close()
 
 
-def postgres_run(admin_url: str, processes: int, count: int, senders: int,
-                 work: Path) -> dict[str, float]:
+def postgres_run(
+    admin_url: str, processes: int, count: int, senders: int, work: Path
+) -> dict[str, float]:
     """A run on a database of its own, created and dropped here."""
     admin = make_url(admin_url).set(drivername="postgresql")
     name = f"stent_bench_{uuid.uuid4().hex[:12]}"
@@ -214,8 +250,12 @@ def postgres_run(admin_url: str, processes: int, count: int, senders: int,
         asyncio.run(_migrate(url.render_as_string(hide_password=False)))
         return run(url.render_as_string(hide_password=False), processes, count, senders, work)
     finally:
-        asyncio.run(_admin(admin.render_as_string(hide_password=False),
-                           f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(
+            _admin(
+                admin.render_as_string(hide_password=False),
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            )
+        )
 
 
 async def _migrate(url: str) -> None:
@@ -241,12 +281,30 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stent-bench-cluster-") as tmp:
         work = Path(tmp)
         log("SQLite, 1 process")
-        rows.append(("SQLite", 1, run(f"sqlite+aiosqlite:///{work}/stent.db", 1,
-                                      options.per_process, options.senders, work)))
+        rows.append(
+            (
+                "SQLite",
+                1,
+                run(
+                    f"sqlite+aiosqlite:///{work}/stent.db",
+                    1,
+                    options.per_process,
+                    options.senders,
+                    work,
+                ),
+            )
+        )
         for processes in counts:
             log(f"PostgreSQL, {processes} process(es)")
-            rows.append(("PostgreSQL", processes, postgres_run(
-                options.url, processes, options.per_process, options.senders, work)))
+            rows.append(
+                (
+                    "PostgreSQL",
+                    processes,
+                    postgres_run(
+                        options.url, processes, options.per_process, options.senders, work
+                    ),
+                )
+            )
     log("PostgreSQL, 2 processes, paced")
     os.environ["BENCH_PACE_MS"] = str(PACE_MS)
     with tempfile.TemporaryDirectory(prefix="stent-bench-cluster-") as tmp:
@@ -254,22 +312,30 @@ def main(argv: list[str] | None = None) -> int:
     del os.environ["BENCH_PACE_MS"]
     one = next((m["rate"] for db, n, m in rows if db == "PostgreSQL" and n == 1), None)
     cores = os.cpu_count()
-    print(f"\n{cores} cores; {options.per_process} executions per process, each process "
-          f"sending to a shuffled share of all of them with {options.senders} concurrent "
-          f"senders.\n")
-    print("| database | processes | signals | signals/s | vs 1 process | "
-          "send→completion p50 | p99 | CPU per signal: app + database |")
+    print(
+        f"\n{cores} cores; {options.per_process} executions per process, each process "
+        f"sending to a shuffled share of all of them with {options.senders} concurrent "
+        f"senders.\n"
+    )
+    print(
+        "| database | processes | signals | signals/s | vs 1 process | "
+        "send→completion p50 | p99 | CPU per signal: app + database |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for database, processes, m in rows:
         ratio = f"{m['rate'] / one:.2f}x" if one and database == "PostgreSQL" else "—"
-        print(f"| {database} | {processes} | {m['signals']:,.0f} | {m['rate']:,.0f} | {ratio} "
-              f"| {m['p50']:.1f} ms | {m['p99']:.1f} ms "
-              f"| {m['app_cpu_ms']:.2f} + {m['server_cpu_ms']:.2f} ms |")
-    print(f"\nAt low load (2 PostgreSQL processes, each sending one signal every {PACE_MS} ms "
-          f"to a shuffled share of all executions): send→completion p50 {paced['p50']:.1f} ms,"
-          f" p99 {paced['p99']:.1f} ms over {paced['signals']:,.0f} signals; the "
-          f"{paced['crossing']:,.0f} that woke the other process (LISTEN/NOTIFY): p50 "
-          f"{paced['cross_p50']:.1f} ms, p99 {paced['cross_p99']:.1f} ms.")
+        print(
+            f"| {database} | {processes} | {m['signals']:,.0f} | {m['rate']:,.0f} | {ratio} "
+            f"| {m['p50']:.1f} ms | {m['p99']:.1f} ms "
+            f"| {m['app_cpu_ms']:.2f} + {m['server_cpu_ms']:.2f} ms |"
+        )
+    print(
+        f"\nAt low load (2 PostgreSQL processes, each sending one signal every {PACE_MS} ms "
+        f"to a shuffled share of all executions): send→completion p50 {paced['p50']:.1f} ms,"
+        f" p99 {paced['p99']:.1f} ms over {paced['signals']:,.0f} signals; the "
+        f"{paced['crossing']:,.0f} that woke the other process (LISTEN/NOTIFY): p50 "
+        f"{paced['cross_p50']:.1f} ms, p99 {paced['cross_p99']:.1f} ms."
+    )
     four = next((m["rate"] for db, n, m in rows if db == "PostgreSQL" and n == 4), None)
     if one and four:
         verdict = "met" if four >= 2.5 * one else "NOT met"

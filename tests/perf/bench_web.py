@@ -121,20 +121,47 @@ async def seed_inbox(db: Path, waits: int) -> list[str]:
             created = now - (i * 7919 % waits) / waits * 30 * DAY  # spread over 30 days
             workflow = workflows[i % len(workflows)]
             signal = SIGNAL_NAMES[(i // len(workflows)) % len(SIGNAL_NAMES)]
-            ex_rows.append((eid, workflow, json.dumps({"args": [f"req-{i}"], "kwargs": {}}),
-                            "running", f"req-{i}", 1, 1, created, created, "bench-seed"))
-            st_rows.append((eid, 0, "wait", signal, "open", 0, schema,
-                            f"Approve request req-{i}",
-                            "The request is on hold until someone approves or rejects it.",
-                            created, workflow))
+            ex_rows.append(
+                (
+                    eid,
+                    workflow,
+                    json.dumps({"args": [f"req-{i}"], "kwargs": {}}),
+                    "running",
+                    f"req-{i}",
+                    1,
+                    1,
+                    created,
+                    created,
+                    "bench-seed",
+                )
+            )
+            st_rows.append(
+                (
+                    eid,
+                    0,
+                    "wait",
+                    signal,
+                    "open",
+                    0,
+                    schema,
+                    f"Approve request req-{i}",
+                    "The request is on hold until someone approves or rejects it.",
+                    created,
+                    workflow,
+                )
+            )
         conn.executemany(
             "INSERT INTO executions (id, workflow, arguments, state, subject, next_signal_seq,"
             " next_completion, created_at, updated_at, touched_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ex_rows)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ex_rows,
+        )
         conn.executemany(
             "INSERT INTO steps (execution_id, step_no, kind, name, status, attempts, schema,"
             " title, description, created_at, workflow)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", st_rows)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            st_rows,
+        )
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -178,8 +205,9 @@ def form_fields(page: str, action: str | None = None) -> tuple[str, dict[str, st
                 continue
             value = re.search(r'\bvalue="([^"]*)"', a)
             fields[html.unescape(name[1])] = html.unescape(value[1]) if value else ""
-        for tag in re.finditer(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>',
-                               body, re.S):
+        for tag in re.finditer(
+            r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', body, re.S
+        ):
             fields[html.unescape(tag[1])] = html.unescape(tag[2])
         return html.unescape(found[1]), fields
     raise AssertionError(f"no form {action or ''} in page: {page[:500]!r}")
@@ -189,8 +217,9 @@ async def login(client: httpx.AsyncClient, name: str, email: str) -> None:
     page = await client.get("/login")
     assert page.status_code == 200, page.status_code
     _, fields = form_fields(page.text, "/login")
-    response = await client.post("/login", data=fields | {
-        "name": name, "email": email, "groups": "finance"})
+    response = await client.post(
+        "/login", data=fields | {"name": name, "email": email, "groups": "finance"}
+    )
     assert response.status_code == 303, (response.status_code, response.text[:300])
 
 
@@ -199,26 +228,36 @@ async def bench_inbox(waits: int, requests: int, budget: float, tmp: Path) -> li
 
     db = tmp / "inbox.db"
     workflows = await seed_inbox(db, waits)
-    settings = replace(Settings(), database_url=sqlite_url(db),
-                       workflow_modules=example_modules())
-    executor = Stent(settings.database_url, max_signal_bytes=settings.max_signal_bytes,
-                     sqlite_synchronous=settings.sqlite_synchronous, run_worker=False)
+    settings = replace(Settings(), database_url=sqlite_url(db), workflow_modules=example_modules())
+    executor = Stent(
+        settings.database_url,
+        max_signal_bytes=settings.max_signal_bytes,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        run_worker=False,
+    )
     app = create_app(settings, executor)
     timer = ServerTimer(app)
     workflow, name = workflows[0], SIGNAL_NAMES[0]
     with sqlite3.connect(db) as conn:
-        prefix = conn.execute("SELECT id FROM executions LIMIT 1 OFFSET ?",
-                              (waits // 2,)).fetchone()[0][:4]
+        prefix = conn.execute(
+            "SELECT id FROM executions LIMIT 1 OFFSET ?", (waits // 2,)
+        ).fetchone()[0][:4]
     cases = [
         ("inbox first page `GET /`", "/", {}, f"{waits} waiting"),
-        ("inbox filtered `GET /?workflow=…&name=…`",
-         "/?" + httpx.QueryParams({"workflow": workflow, "name": name}).__str__(), {},
-         " waiting"),
+        (
+            "inbox filtered `GET /?workflow=…&name=…`",
+            "/?" + httpx.QueryParams({"workflow": workflow, "name": name}).__str__(),
+            {},
+            " waiting",
+        ),
         ("inbox age filter `GET /?age=7d`", "/?age=7d", {}, " waiting"),
-        ("inbox htmx fragment (`HX-Target: inbox-results`)", "/",
-         {"HX-Request": "true", "HX-Target": "inbox-results"}, f"{waits} waiting"),
-        ("(extra) inbox execution-id prefix `GET /?q=<4 chars>`", f"/?q={prefix}", {},
-         " waiting"),
+        (
+            "inbox htmx fragment (`HX-Target: inbox-results`)",
+            "/",
+            {"HX-Request": "true", "HX-Target": "inbox-results"},
+            f"{waits} waiting",
+        ),
+        ("(extra) inbox execution-id prefix `GET /?q=<4 chars>`", f"/?q={prefix}", {}, " waiting"),
     ]
     rows: list[Row] = []
     async with app.router.lifespan_context(app):
@@ -248,13 +287,20 @@ async def bench_inbox(waits: int, requests: int, budget: float, tmp: Path) -> li
                 ms = [t * 1000 for t in timer.times]
                 p50, p95 = statistics.median(ms), pct(ms, 0.95)
                 cut = "" if len(ms) == requests else f" (stopped at {budget:.0f} s budget)"
-                log(f"{label}: {count[1] if count else '?'} waiting, {rows_shown} rows, "
+                log(
+                    f"{label}: {count[1] if count else '?'} waiting, {rows_shown} rows, "
                     f"n={len(ms)}{cut}, p50 {p50:.1f} ms p95 {p95:.1f} ms max {max(ms):.1f} ms "
-                    f"({len(ms) / wall:.1f} req/s)")
-                rows.append((f"{label}: {count[1] if count else '?'} of {waits} match, "
-                             f"{rows_shown} rows, n={len(ms)}{cut}, server p50 / p95",
-                             f"{p50:.1f} / {p95:.1f} ms", f"p95 ≤ {TARGET_P95_MS:.0f} ms",
-                             p95 <= TARGET_P95_MS))
+                    f"({len(ms) / wall:.1f} req/s)"
+                )
+                rows.append(
+                    (
+                        f"{label}: {count[1] if count else '?'} of {waits} match, "
+                        f"{rows_shown} rows, n={len(ms)}{cut}, server p50 / p95",
+                        f"{p50:.1f} / {p95:.1f} ms",
+                        f"p95 ≤ {TARGET_P95_MS:.0f} ms",
+                        p95 <= TARGET_P95_MS,
+                    )
+                )
     return rows
 
 
@@ -291,18 +337,23 @@ class RawPoster:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, data: dict[str, str],
-                   headers: dict[str, str]) -> tuple[int, str]:
+    async def post(
+        self, path: str, data: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, str]:
         """POST ``data`` as a form; the status and the decoded body."""
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         body = urlencode(data).encode()
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 "Accept: */*", "User-Agent: bench-web",
-                 "Content-Type: application/x-www-form-urlencoded",
-                 f"Content-Length: {len(body)}",
-                 "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-                 *(f"{k}: {v}" for k, v in headers.items())]
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Accept: */*",
+            "User-Agent: bench-web",
+            "Content-Type: application/x-www-form-urlencoded",
+            f"Content-Length: {len(body)}",
+            "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         status_line, *header_lines = head[:-4].split("\r\n")
@@ -351,22 +402,29 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-async def bench_approvals(n: int, clients: int, tmp: Path,
-                          server_cmd: list[str] | None = None,
-                          poster: str = "raw") -> list[Row]:
+async def bench_approvals(
+    n: int, clients: int, tmp: Path, server_cmd: list[str] | None = None, poster: str = "raw"
+) -> list[Row]:
     db = tmp / "approvals.db"
     url = sqlite_url(db)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "STENT_DATABASE_URL": url, "STENT_PORT": str(port),
-           "STENT_WORKFLOW_MODULES": "workflows.approval", "PYTHONUNBUFFERED": "1",
-           "STENT_LOGIN_RATE_LIMIT": "10000/minute"}
+    env = {
+        **os.environ,
+        "STENT_DATABASE_URL": url,
+        "STENT_PORT": str(port),
+        "STENT_WORKFLOW_MODULES": "workflows.approval",
+        "PYTHONUNBUFFERED": "1",
+        "STENT_LOGIN_RATE_LIMIT": "10000/minute",
+    }
     server_log = open(tmp / "server.log", "w")
     command = server_cmd or [str(ROOT / ".venv/bin/stent-desk"), "serve"]
-    server = subprocess.Popen(command, cwd=ROOT,
-                              env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT
+    )
     try:
         async with httpx.AsyncClient(base_url=base) as probe:
+
             async def up() -> bool:
                 if server.poll() is not None:
                     raise RuntimeError(f"server exited: {(tmp / 'server.log').read_text()}")
@@ -374,6 +432,7 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
                     return (await probe.get("/healthz")).status_code == 200
                 except httpx.TransportError:
                     return False
+
             await until(up, 30, "the server", every=0.1)
         log(f"server up on {base} (pid {server.pid})")
 
@@ -383,13 +442,18 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
         async with Stent(url, run_worker=False) as client:
             ids: list[str] = []
             for start in range(0, n, 100):
-                ids += await asyncio.gather(*(
-                    client.start_execution("workflows.approval.approval_workflow",
-                                           args=[f"req-{i}"])
-                    for i in range(start, min(n, start + 100))))
+                ids += await asyncio.gather(
+                    *(
+                        client.start_execution(
+                            "workflows.approval.approval_workflow", args=[f"req-{i}"]
+                        )
+                        for i in range(start, min(n, start + 100))
+                    )
+                )
 
             async def all_waiting() -> bool:
                 return await client.count_waiting(name="approval") >= n
+
             await until(all_waiting, 120, f"{n} open waits")
             waits: dict[str, int] = {}
             after = None
@@ -403,14 +467,19 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
         log(f"{n} executions started and waiting in {time.perf_counter() - t0:.1f} s")
 
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        sessions = [httpx.AsyncClient(base_url=base, limits=limits, timeout=60)
-                    for _ in range(clients)]
+        sessions = [
+            httpx.AsyncClient(base_url=base, limits=limits, timeout=60) for _ in range(clients)
+        ]
         post_ms: list[float] = []
         get_ms: list[float] = []
         failures: list[str] = []
         try:
-            await asyncio.gather(*(login(s, f"Approver {k}", f"approver{k}@example.com")
-                                   for k, s in enumerate(sessions)))
+            await asyncio.gather(
+                *(
+                    login(s, f"Approver {k}", f"approver{k}@example.com")
+                    for k, s in enumerate(sessions)
+                )
+            )
             queue: asyncio.Queue[str] = asyncio.Queue()
             for eid in ids:
                 queue.put_nowait(eid)
@@ -457,23 +526,28 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
             log(f"{len(forms)} forms opened; posting")
             t1, cpu1 = time.perf_counter(), cpu_seconds(server.pid)
             client_cpu1 = time.process_time()
-            await asyncio.gather(*(
-                approver(s, [eid for eid, form in forms.items() if form[0] is s])
-                for s in sessions))
+            await asyncio.gather(
+                *(
+                    approver(s, [eid for eid, form in forms.items() if form[0] is s])
+                    for s in sessions
+                )
+            )
             wall, cpu2 = time.perf_counter() - t1, cpu_seconds(server.pid)
             client_cpu = time.process_time() - client_cpu1
         finally:
             await asyncio.gather(*(s.aclose() for s in sessions))
         server_cpu = (cpu2 - cpu1) if cpu1 is not None and cpu2 is not None else None
-        log(f"{len(post_ms)} approvals posted by {clients} clients in {wall:.1f} s; "
+        log(
+            f"{len(post_ms)} approvals posted by {clients} clients in {wall:.1f} s; "
             f"{len(failures)} failures; server CPU {server_cpu} s, "
-            f"client CPU {client_cpu:.2f} s")
+            f"client CPU {client_cpu:.2f} s"
+        )
         for failure in failures[:5]:
             log(f"  failure: {failure}")
 
         async def all_completed() -> bool:
-            return db_count(db, "SELECT count(*) FROM executions "
-                                "WHERE state = 'completed'") >= n
+            return db_count(db, "SELECT count(*) FROM executions WHERE state = 'completed'") >= n
+
         t2 = time.perf_counter()
         completed_ok = True
         try:
@@ -482,10 +556,15 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
             completed_ok = False
             log(str(exc))
         completed = db_count(db, "SELECT count(*) FROM executions WHERE state = 'completed'")
-        approved = db_count(db, "SELECT count(*) FROM executions WHERE state = 'completed' "
-                                "AND result LIKE '%approved_by%'")
-        log(f"{completed}/{n} completed ({approved} with approved_by) "
-            f"{time.perf_counter() - t2:.1f} s after the last POST")
+        approved = db_count(
+            db,
+            "SELECT count(*) FROM executions WHERE state = 'completed' "
+            "AND result LIKE '%approved_by%'",
+        )
+        log(
+            f"{completed}/{n} completed ({approved} with approved_by) "
+            f"{time.perf_counter() - t2:.1f} s after the last POST"
+        )
     finally:
         server.terminate()
         try:
@@ -498,22 +577,44 @@ async def bench_approvals(n: int, clients: int, tmp: Path,
     p50, p95, p99 = (pct(post_ms, q) for q in (0.50, 0.95, 0.99))
     all_ok = not failures and len(post_ms) == n
     return [
-        (f"approval POST, {clients} concurrent clients ({poster} client), {n} approvals: "
-         "client p50 / p95 / p99 (loopback)",
-         f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms", f"p95 ≤ {TARGET_P95_MS:.0f} ms",
-         p95 <= TARGET_P95_MS),
-        ("approval throughput (POSTs only)", f"{n / wall:.0f} approvals/s",
-         "(info)", True),
-        ("server CPU per approval (POST, all threads)",
-         "n/a" if server_cpu is None else f"{server_cpu / n * 1000:.1f} ms", "(info)", True),
-        ("bench client CPU per approval (POST, same machine)",
-         f"{client_cpu / n * 1000:.1f} ms", "(info)", True),
-        ("execution page GET (20 concurrent clients, before the POSTs): client p50 / p95",
-         f"{statistics.median(get_ms):.1f} / {pct(get_ms, 0.95):.1f} ms", "(info)", True),
-        ("every POST 200 with \"your answer was recorded\"",
-         f"{len(post_ms) - len(failures)}/{n}", f"{n}/{n}", all_ok),
-        ("every execution completed (approved)", f"{approved}/{n}", f"{n}/{n}",
-         completed_ok and approved == n),
+        (
+            f"approval POST, {clients} concurrent clients ({poster} client), {n} approvals: "
+            "client p50 / p95 / p99 (loopback)",
+            f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms",
+            f"p95 ≤ {TARGET_P95_MS:.0f} ms",
+            p95 <= TARGET_P95_MS,
+        ),
+        ("approval throughput (POSTs only)", f"{n / wall:.0f} approvals/s", "(info)", True),
+        (
+            "server CPU per approval (POST, all threads)",
+            "n/a" if server_cpu is None else f"{server_cpu / n * 1000:.1f} ms",
+            "(info)",
+            True,
+        ),
+        (
+            "bench client CPU per approval (POST, same machine)",
+            f"{client_cpu / n * 1000:.1f} ms",
+            "(info)",
+            True,
+        ),
+        (
+            "execution page GET (20 concurrent clients, before the POSTs): client p50 / p95",
+            f"{statistics.median(get_ms):.1f} / {pct(get_ms, 0.95):.1f} ms",
+            "(info)",
+            True,
+        ),
+        (
+            'every POST 200 with "your answer was recorded"',
+            f"{len(post_ms) - len(failures)}/{n}",
+            f"{n}/{n}",
+            all_ok,
+        ),
+        (
+            "every execution completed (approved)",
+            f"{approved}/{n}",
+            f"{n}/{n}",
+            completed_ok and approved == n,
+        ),
     ]
 
 
@@ -524,12 +625,19 @@ def main() -> int:
     parser.add_argument("--approvals", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds at most per inbox scenario (after warm-up)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds at most per inbox scenario (after warm-up)",
+    )
     parser.add_argument("--only", choices=("inbox", "approvals"), default=None)
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                        help="the approvals' POST client: a keep-alive asyncio connection "
-                             "(cheap in CPU) or httpx")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="the approvals' POST client: a keep-alive asyncio connection (cheap in CPU) or httpx",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -538,8 +646,9 @@ def main() -> int:
         if args.only in (None, "inbox"):
             rows += asyncio.run(bench_inbox(args.waits, args.requests, args.budget, Path(tmp)))
         if args.only in (None, "approvals"):
-            rows += asyncio.run(bench_approvals(args.approvals, args.clients, Path(tmp),
-                                                poster=args.client))
+            rows += asyncio.run(
+                bench_approvals(args.approvals, args.clients, Path(tmp), poster=args.client)
+            )
     log(f"done in {time.perf_counter() - t0:.0f} s")
 
     print("\n".join(machine_info()))

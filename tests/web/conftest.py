@@ -29,9 +29,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return replace(Settings(), database_url=db_url,
-                   workflow_modules=("workflows.approval", "workflows.purchase_approval",
-                                     "workflows.approval_with_timeout", "desk_workflows"))
+    return replace(
+        Settings(),
+        database_url=db_url,
+        workflow_modules=(
+            "workflows.approval",
+            "workflows.purchase_approval",
+            "workflows.approval_with_timeout",
+            "desk_workflows",
+        ),
+    )
 
 
 @pytest.fixture
@@ -43,8 +50,11 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 
 def _client(app: object) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                             headers={"user-agent": "pytest-browser/1.0"})
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"user-agent": "pytest-browser/1.0"},
+    )
 
 
 @pytest.fixture

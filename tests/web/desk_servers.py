@@ -22,8 +22,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_servers(database_url: str, count: int, logs: Path,
-                    **env: str) -> Iterator[list[str]]:
+def running_servers(database_url: str, count: int, logs: Path, **env: str) -> Iterator[list[str]]:
     """``count`` servers on ``database_url`` (with extra ``STENT_*`` settings); their base
     URLs once every one answers ``/healthz``; stopped with SIGTERM afterwards."""
     processes: list[subprocess.Popen[bytes]] = []
@@ -31,14 +30,25 @@ def running_servers(database_url: str, count: int, logs: Path,
     try:
         for index in range(count):
             port = free_port()
-            settings = {**os.environ, "STENT_DATABASE_URL": database_url,
-                        "STENT_HOST": "127.0.0.1", "STENT_PORT": str(port),
-                        "STENT_WORKFLOW_MODULES": "workflows.approval", **env}
+            settings = {
+                **os.environ,
+                "STENT_DATABASE_URL": database_url,
+                "STENT_HOST": "127.0.0.1",
+                "STENT_PORT": str(port),
+                "STENT_WORKFLOW_MODULES": "workflows.approval",
+                **env,
+            }
             with (logs / f"server{index}.log").open("wb") as log:
-                processes.append(subprocess.Popen(
-                    [str(ROOT / ".venv" / "bin" / "stent-desk"), "serve"], cwd=ROOT,
-                    env=settings, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT))
+                processes.append(
+                    subprocess.Popen(
+                        [str(ROOT / ".venv" / "bin" / "stent-desk"), "serve"],
+                        cwd=ROOT,
+                        env=settings,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             urls.append(f"http://127.0.0.1:{port}")
         for index, (url, process) in enumerate(zip(urls, processes, strict=True)):
             _wait_until_healthy(url, process, logs / f"server{index}.log")

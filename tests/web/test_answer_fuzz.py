@@ -15,21 +15,40 @@ from workflows.approval import approval_workflow
 from workflows.purchase_approval import purchase_approval
 
 KEYS = st.one_of(
-    st.sampled_from(["f.approved", "f.reason", "f.approver", "f.timestamp", "_mode", "_json",
-                     "_action", "f", "f.", "f..x", "f.items.0", "idempotency_key"]),
+    st.sampled_from(
+        [
+            "f.approved",
+            "f.reason",
+            "f.approver",
+            "f.timestamp",
+            "_mode",
+            "_json",
+            "_action",
+            "f",
+            "f.",
+            "f..x",
+            "f.items.0",
+            "idempotency_key",
+        ]
+    ),
     st.text(max_size=20),
 )
-VALUES = st.one_of(st.sampled_from(["true", "false", "on", "", "json", "add:items", "{}",
-                                    "[1,", "null", "1e999"]),
-                   st.text(max_size=200))
+VALUES = st.one_of(
+    st.sampled_from(["true", "false", "on", "", "json", "add:items", "{}", "[1,", "null", "1e999"]),
+    st.text(max_size=200),
+)
 FORMS = st.lists(st.tuples(KEYS, VALUES), max_size=12)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=FORMS)
-def test_random_answers_get_a_page_never_a_server_error(app: Any, ann: Browser,
-                                                        data: list[tuple[str, str]]) -> None:
+def test_random_answers_get_a_page_never_a_server_error(
+    app: Any, ann: Browser, data: list[tuple[str, str]]
+) -> None:
     desk: Desk = app.state.desk
 
     async def post() -> int:
@@ -38,8 +57,11 @@ def test_random_answers_get_a_page_never_a_server_error(app: Any, ann: Browser,
         action, fields = await ann.wait_form(eid, wait_id)
         keep = {k: v for k, v in fields.items() if k == "csrf_token"}
         body = urlencode(list(keep.items()) + data)
-        response = await ann.client.post(action, content=body, headers={
-            "HX-Request": "true", "content-type": "application/x-www-form-urlencoded"})
+        response = await ann.client.post(
+            action,
+            content=body,
+            headers={"HX-Request": "true", "content-type": "application/x-www-form-urlencoded"},
+        )
         return response.status_code
 
     status = asyncio.get_event_loop().run_until_complete(post())

@@ -30,8 +30,9 @@ async def as_admin(browser: Browser) -> Browser:
     return browser
 
 
-async def create_token(admin: Browser, name: str, workflows: tuple[str, ...] = (),
-                       signals: str = "") -> str:
+async def create_token(
+    admin: Browser, name: str, workflows: tuple[str, ...] = (), signals: str = ""
+) -> str:
     """Create a token through the admin page; its plaintext, read from the result page."""
     soup = await admin.page("/admin/tokens")
     form = soup.find("form", action="/admin/tokens")
@@ -50,9 +51,14 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-async def post(client: httpx.AsyncClient, eid: str, name: str, body: Any = None,
-               headers: dict[str, str] | None = None, content: bytes | None = None
-               ) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient,
+    eid: str,
+    name: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Response:
     url = f"/api/executions/{eid}/signals/{name}"
     if content is not None:
         return await client.post(url, content=content, headers=headers or {})
@@ -73,7 +79,8 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def test_an_admin_creates_a_token_shown_once_and_stored_hashed(
-        app: Any, anonymous: Browser) -> None:
+    app: Any, anonymous: Browser
+) -> None:
     admin = await as_admin(anonymous)
     secret = await create_token(admin, "billing-webhook", (ORDER,), "payment, shipment")
     assert secret.startswith("sdk_") and len(secret) > 40
@@ -86,19 +93,22 @@ async def test_an_admin_creates_a_token_shown_once_and_stored_hashed(
     assert secret not in [str(v) for v in row]
     assert (row.name, row.created_by) == ("billing-webhook", "ada@example.com")
     assert '"payment"' in row.signals and ORDER in row.workflows
-    again = await admin.client.post("/admin/tokens", data=form_fields(
-        parse(page).find("form", action="/admin/tokens")) | {"name": "billing-webhook"})
+    again = await admin.client.post(
+        "/admin/tokens",
+        data=form_fields(parse(page).find("form", action="/admin/tokens"))
+        | {"name": "billing-webhook"},
+    )
     assert again.status_code == 422 and "Another token has this name" in again.text
 
 
 async def test_only_admins_reach_the_token_pages(app: Any, ann: Browser) -> None:
     assert (await ann.get("/admin/tokens")).status_code == 403
     token = parse(await ann.get("/")).find("input", attrs={"name": "csrf_token"})["value"]
-    response = await ann.client.post("/admin/tokens", data={"csrf_token": token,
-                                                            "name": "mine"})
+    response = await ann.client.post("/admin/tokens", data={"csrf_token": token, "name": "mine"})
     assert response.status_code == 403
-    assert (await ann.client.post("/admin/tokens/x/revoke",
-                                  data={"csrf_token": token})).status_code == 403
+    assert (
+        await ann.client.post("/admin/tokens/x/revoke", data={"csrf_token": token})
+    ).status_code == 403
     assert await app.state.tokens.list() == []
 
 
@@ -110,14 +120,15 @@ async def test_token_forms_need_the_csrf_token(app: Any, anonymous: Browser) -> 
 
 
 async def test_a_token_answers_a_wait_as_its_name_without_a_session(
-        app: Any, anonymous: Browser) -> None:
-    secret = await create_token(await as_admin(anonymous), "billing-webhook", (ORDER,),
-                                "payment")
+    app: Any, anonymous: Browser
+) -> None:
+    secret = await create_token(await as_admin(anonymous), "billing-webhook", (ORDER,), "payment")
     desk, eid = await start(app, ORDER, "o-1")
     wait_id = await open_wait(desk.executor, eid, "payment")
     transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers={"user-agent": "billing/2.0"}) as machine:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"user-agent": "billing/2.0"}
+    ) as machine:
         response = await post(machine, eid, "payment", {"amount": 120}, bearer(secret))
         assert response.status_code == 202, response.text
         assert "set-cookie" not in response.headers
@@ -134,27 +145,32 @@ async def test_a_token_answers_a_wait_as_its_name_without_a_session(
     assert token.last_used_at is not None
 
 
-async def test_without_an_open_wait_the_signal_is_buffered(app: Any,
-                                                           anonymous: Browser) -> None:
+async def test_without_an_open_wait_the_signal_is_buffered(app: Any, anonymous: Browser) -> None:
     secret = await create_token(await as_admin(anonymous), "shipper", (ORDER,))
     desk, eid = await start(app, ORDER, "o-2")
     await open_wait(desk.executor, eid, "payment")
-    response = await post(anonymous.client, eid, "shipment", {"carrier": "DHL"},
-                          bearer(secret))
+    response = await post(anonymous.client, eid, "shipment", {"carrier": "DHL"}, bearer(secret))
     assert response.status_code == 202 and response.json()["consumed_by_step"] is None
-    assert (await post(anonymous.client, eid, "payment", {"amount": 5},
-                       bearer(secret))).status_code == 202
+    assert (
+        await post(anonymous.client, eid, "payment", {"amount": 5}, bearer(secret))
+    ).status_code == 202
     result = await desk.executor.wait_for(eid, timeout=10)
     assert result.unwrap()["shipment"] == {"carrier": "DHL"}
 
 
 @pytest.mark.parametrize("header", [None, "Bearer sdk_unknown", "Basic abc", "Bearer "])
-async def test_missing_or_unknown_tokens_get_401(app: Any, anonymous: Browser,
-                                                 header: str | None) -> None:
+async def test_missing_or_unknown_tokens_get_401(
+    app: Any, anonymous: Browser, header: str | None
+) -> None:
     desk, eid = await start(app, SIMPLE, "x")
     await open_wait(desk.executor, eid, "decision")
-    response = await post(anonymous.client, eid, "decision", {"approved": True},
-                          {"Authorization": header} if header else {})
+    response = await post(
+        anonymous.client,
+        eid,
+        "decision",
+        {"approved": True},
+        {"Authorization": header} if header else {},
+    )
     assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert await desk.executor.signals_of(eid) == []
@@ -172,24 +188,25 @@ async def test_a_revoked_token_gets_401(app: Any, anonymous: Browser) -> None:
     revoke = await admin.client.post(str(form["action"]), data=form_fields(form))
     assert revoke.status_code == 303
     assert "revoked" in (await admin.get("/admin/tokens")).text
-    response = await post(anonymous.client, eid, "decision", {"approved": True},
-                          bearer(secret))
+    response = await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret))
     assert_problem(response, 401)
     assert await desk.executor.signals_of(eid) == []
 
 
-@pytest.mark.parametrize(("workflows", "signals", "reason"), [
-    ((ORDER,), "", "workflow"),
-    ((), "payment", "signal"),
-])
+@pytest.mark.parametrize(
+    ("workflows", "signals", "reason"),
+    [
+        ((ORDER,), "", "workflow"),
+        ((), "payment", "signal"),
+    ],
+)
 async def test_out_of_scope_gets_403_and_the_refusal_is_recorded(
-        app: Any, anonymous: Browser, workflows: tuple[str, ...], signals: str,
-        reason: str) -> None:
+    app: Any, anonymous: Browser, workflows: tuple[str, ...], signals: str, reason: str
+) -> None:
     secret = await create_token(await as_admin(anonymous), "narrow", workflows, signals)
     desk, eid = await start(app, SIMPLE, "x")
     wait_id = await open_wait(desk.executor, eid, "decision")
-    response = await post(anonymous.client, eid, "decision", {"approved": True},
-                          bearer(secret))
+    response = await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret))
     assert reason in assert_problem(response, 403)["detail"]
     assert await desk.executor.signals_of(eid) == []
     [refusal] = await desk.executor.refusals_of(eid)
@@ -204,29 +221,33 @@ async def test_unknown_execution_is_404(app: Any, anonymous: Browser) -> None:
 
 
 async def test_finished_execution_and_closed_wait_are_409(
-        app: Any, anonymous: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Any, anonymous: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = await create_token(await as_admin(anonymous), "hook")
     desk, eid = await start(app, SIMPLE, "x")
     await open_wait(desk.executor, eid, "decision")
     ok = await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret))
     assert ok.status_code == 202
     await desk.executor.wait_for(eid, timeout=10)
-    body = assert_problem(await post(anonymous.client, eid, "decision", {"approved": True},
-                                     bearer(secret)), 409)
+    body = assert_problem(
+        await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret)), 409
+    )
     assert body["state"] == "completed"
 
     _, order = await start(app, ORDER, "o-3")
     await open_wait(desk.executor, order, "payment")
     stale = await desk.executor.state_of(order)  # the wait looks open to the next request
-    assert (await post(anonymous.client, order, "payment", {"amount": 1},
-                       bearer(secret))).status_code == 202
+    assert (
+        await post(anonymous.client, order, "payment", {"amount": 1}, bearer(secret))
+    ).status_code == 202
 
     async def state_of(execution_id: str) -> Any:
         return stale
 
     monkeypatch.setattr(desk.executor, "state_of", state_of)
-    body = assert_problem(await post(anonymous.client, order, "payment", {"amount": 2},
-                                     bearer(secret)), 409)
+    body = assert_problem(
+        await post(anonymous.client, order, "payment", {"amount": 2}, bearer(secret)), 409
+    )
     assert body["title"] == "Wait closed" and body["wait_status"] == "answered"
 
 
@@ -236,12 +257,16 @@ async def test_bodies_too_large_malformed_or_invalid(app: Any, anonymous: Browse
     await open_wait(desk.executor, eid, "payment")
     limit = desk.settings.max_signal_bytes
     big = b'{"amount": 1, "pad": "' + b"x" * limit + b'"}'
-    assert_problem(await post(anonymous.client, eid, "payment", headers=bearer(secret),
-                              content=big), 413)
-    assert_problem(await post(anonymous.client, eid, "payment", headers=bearer(secret),
-                              content=b"{not json"), 400)
-    body = assert_problem(await post(anonymous.client, eid, "payment", {"amount": "lots"},
-                                     bearer(secret)), 422)
+    assert_problem(
+        await post(anonymous.client, eid, "payment", headers=bearer(secret), content=big), 413
+    )
+    assert_problem(
+        await post(anonymous.client, eid, "payment", headers=bearer(secret), content=b"{not json"),
+        400,
+    )
+    body = assert_problem(
+        await post(anonymous.client, eid, "payment", {"amount": "lots"}, bearer(secret)), 422
+    )
     assert list(body["errors"]) == ["amount"]
     assert await desk.executor.signals_of(eid) == []
 
@@ -264,22 +289,25 @@ async def test_an_idempotency_key_sends_once(app: Any, anonymous: Browser) -> No
 async def test_the_api_is_rate_limited_per_address(app: Any, anonymous: Browser) -> None:
     assert app.state.api_limiter.rate == limits.parse("600/minute")  # the default
     app.state.api_limiter = RateLimiter("3/minute", "api", app.state.api_limiter.engine)
-    statuses = [(await post(anonymous.client, "e", "n", {})).status_code
-                for _ in range(4)]
+    statuses = [(await post(anonymous.client, "e", "n", {})).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
     response = await post(anonymous.client, "e", "n", {})
     assert_problem(response, 429)
     assert int(response.headers["retry-after"]) >= 1
 
 
-@pytest.mark.parametrize(("workflows", "signals", "allowed", "reason"), [
-    ((), (), True, "allowed"),
-    (("wf",), ("approval",), True, "allowed"),
-    (("other",), (), False, "workflow"),
-    ((), ("other",), False, "signal"),
-])
-def test_the_token_rule_is_its_scopes(workflows: tuple[str, ...], signals: tuple[str, ...],
-                                      allowed: bool, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("workflows", "signals", "allowed", "reason"),
+    [
+        ((), (), True, "allowed"),
+        (("wf",), ("approval",), True, "allowed"),
+        (("other",), (), False, "workflow"),
+        ((), ("other",), False, "signal"),
+    ],
+)
+def test_the_token_rule_is_its_scopes(
+    workflows: tuple[str, ...], signals: tuple[str, ...], allowed: bool, reason: str
+) -> None:
     token = Token("t1", "hook", workflows, signals, "ada@example.com", 0.0)
     wait = WaitInfo("e1", "wf", 3, "approval", None, None, None, 0.0)
     decision = token_may_answer(token, wait)

@@ -61,7 +61,9 @@ async def test_the_inbox_lists_open_waits_with_a_count(app: Any, ann: Browser):
     assert soup.find(id="inbox-count").get_text(strip=True) == "2 waiting"
     rows = soup.select("#inbox-results tbody tr")
     assert [r.find("a").get_text(strip=True) for r in rows] == [
-        "Approve request req-1", "Approve request req-2"]
+        "Approve request req-1",
+        "Approve request req-2",
+    ]
     cells = [c.get_text(strip=True) for c in rows[0].find_all("td")]
     assert cells[1] == "Approval workflow" and cells[2] == "approval"
     newest = await ann.page("/?order=newest")
@@ -76,8 +78,9 @@ async def test_the_inbox_filters_and_its_fragment_is_the_results_block(app: Any,
     assert none.find(id="inbox-count").get_text(strip=True) == "0 waiting"
     by_id = await ann.page(f"/?q={eid[:6]}")
     assert by_id.find(id="inbox-count").get_text(strip=True) == "1 waiting"
-    fragment = await ann.get("/?name=approval",
-                             headers={"HX-Request": "true", "HX-Target": "inbox-results"})
+    fragment = await ann.get(
+        "/?name=approval", headers={"HX-Request": "true", "HX-Target": "inbox-results"}
+    )
     soup = parse(fragment)
     assert soup.find("html") is None and soup.find("section")["id"] == "inbox-results"
     assert soup.find("section")["hx-get"] == "/?name=approval"
@@ -103,8 +106,9 @@ async def _approval(app: Any, request_id: str = "req-1") -> tuple[Stent, str, in
 
 async def test_approving_records_the_approver_from_the_session(app: Any, ann: Browser):
     executor, eid, wait_id = await _approval(app)
-    response = await ann.submit(eid, wait_id, {"f.approved": "true", "f.reason": "",
-                                               "f.approver": "mallory@evil.example"})
+    response = await ann.submit(
+        eid, wait_id, {"f.approved": "true", "f.reason": "", "f.approver": "mallory@evil.example"}
+    )
     assert response.status_code == 200, response.text
     assert "your answer was recorded" in parse(response).get_text()
     result = await executor.wait_for(eid, timeout=10)
@@ -115,7 +119,10 @@ async def test_approving_records_the_approver_from_the_session(app: Any, ann: Br
     sender = signal.sender
     assert sender is not None
     assert (sender["email"], sender["name"], sender["groups"]) == (
-        "ann@example.com", "Ann Approver", ["finance", "managers"])
+        "ann@example.com",
+        "Ann Approver",
+        ["finance", "managers"],
+    )
     assert sender["source"] == "web_ui" and sender["auth_method"] == "development"
     assert sender["ip_address"] == "203.0.113.7" and sender["user_agent"] == "pytest-browser/1.0"
     assert sender["subject"].startswith("dev:")
@@ -128,8 +135,7 @@ async def test_rejecting_without_a_reason_shows_the_field_error(app: Any, ann: B
     soup = parse(response)
     assert soup.find(class_="field-error") is not None
     assert await executor.signals_of(eid) == []
-    response = await ann.submit(eid, wait_id, {"f.approved": "false",
-                                               "f.reason": "Over budget"})
+    response = await ann.submit(eid, wait_id, {"f.approved": "false", "f.reason": "Over budget"})
     assert response.status_code == 200
     result = await executor.wait_for(eid, timeout=10)
     assert result.error == "Rejected: Over budget"
@@ -143,7 +149,8 @@ async def test_a_second_approver_hears_who_answered_first(app: Any, ann: Browser
     url = f"/executions/{eid}/waits/{wait_id}"
     first, second = await asyncio.gather(
         ann.client.post(url, data=ann_fields | {"f.approved": "true"}, headers=headers),
-        bob.client.post(url, data=bob_fields | {"f.approved": "true"}, headers=headers))
+        bob.client.post(url, data=bob_fields | {"f.approved": "true"}, headers=headers),
+    )
     statuses = sorted([first.status_code, second.status_code])
     assert statuses == [200, 409]
     loser = first if first.status_code == 409 else second
@@ -164,15 +171,18 @@ async def test_a_double_submit_is_one_signal(app: Any, ann: Browser):
 
 
 async def test_answering_a_wait_the_page_showed_reads_nothing_before_the_write(
-        app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch):
+    app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch
+):
     executor, eid, wait_id = await _approval(app)
     action, fields = await ann.wait_form(eid, wait_id)
 
     async def no_read(execution_id: str) -> None:
         raise AssertionError("the answer read the execution")
+
     monkeypatch.setattr(executor, "state_of", no_read)
-    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
-                                     headers={"HX-Request": "true"})
+    response = await ann.client.post(
+        action, data=fields | {"f.approved": "true"}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200 and "your answer was recorded" in response.text
     assert f'href="/executions/{eid}"' in response.text
     assert app.state.desk.waits.get(eid, wait_id) is None  # answered: forgotten
@@ -182,14 +192,16 @@ async def test_a_wait_the_page_did_not_show_is_read_then_answered(app: Any, ann:
     executor, eid, wait_id = await _approval(app)
     action, fields = await ann.wait_form(eid, wait_id)
     app.state.desk.waits.forget(eid, wait_id)  # as after a restart, or in another process
-    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
-                                     headers={"HX-Request": "true"})
+    response = await ann.client.post(
+        action, data=fields | {"f.approved": "true"}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200 and "your answer was recorded" in response.text
     assert len(await executor.signals_of(eid)) == 1
 
 
 async def test_a_resubmit_with_another_timestamp_is_still_the_first_answer(
-        app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch):
+    app: Any, ann: Browser, monkeypatch: pytest.MonkeyPatch
+):
     executor, eid, wait_id = await _approval(app)
     action, fields = await ann.wait_form(eid, wait_id)
     shown = app.state.desk.waits.get(eid, wait_id)
@@ -209,8 +221,9 @@ async def test_a_wait_closed_since_the_page_was_shown_is_refused(app: Any, ann: 
     executor, eid, wait_id = await _approval(app)
     action, fields = await ann.wait_form(eid, wait_id)
     assert await executor.cancel(eid)
-    response = await ann.client.post(action, data=fields | {"f.approved": "true"},
-                                     headers={"HX-Request": "true"})
+    response = await ann.client.post(
+        action, data=fields | {"f.approved": "true"}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 409
     assert "can no longer be answered" in parse(response).get_text()
     assert await executor.signals_of(eid) == []
@@ -226,8 +239,7 @@ async def test_a_form_without_the_csrf_token_is_refused(app: Any, ann: Browser):
     assert await executor.signals_of(eid) == []
 
 
-async def test_without_javascript_the_answer_redirects_to_the_execution(app: Any,
-                                                                        ann: Browser):
+async def test_without_javascript_the_answer_redirects_to_the_execution(app: Any, ann: Browser):
     executor, eid, wait_id = await _approval(app)
     response = await ann.submit(eid, wait_id, {"f.approved": "true"}, htmx=False)
     assert response.status_code == 303 and response.headers["location"] == f"/executions/{eid}"
@@ -239,15 +251,16 @@ async def test_without_javascript_the_answer_redirects_to_the_execution(app: Any
     assert page.find(class_="state-completed") is not None
 
 
-async def test_the_execution_page_shows_inputs_timeline_and_open_waits(app: Any,
-                                                                       ann: Browser):
+async def test_the_execution_page_shows_inputs_timeline_and_open_waits(app: Any, ann: Browser):
     _, eid, wait_id = await _approval(app, "req-77")
     page = await ann.page(f"/executions/{eid}")
     assert page.find(id=f"wait-{wait_id}") is not None
     assert "req-77" in page.find(id="inputs-title").find_next("pre").get_text()
     timeline = page.find(id="timeline-title").find_next("tbody").find_all("tr")
     assert [row.find_all("td")[1].get_text(" ", strip=True) for row in timeline] == [
-        "activity workflows.activities.notify_approvers", "wait approval Approve request req-77"]
+        "activity workflows.activities.notify_approvers",
+        "wait approval Approve request req-77",
+    ]
 
 
 async def test_unknown_executions_get_a_clear_404_page(ann: Browser):
@@ -271,8 +284,9 @@ async def test_a_requester_starts_a_workflow_from_its_signature(app: Any, ann: B
     assert form.find("input", attrs={"name": "f.amount"})["type"] == "number"
     assert form.find("input", attrs={"name": "f.urgent"})["type"] == "checkbox"
     token = form.find("input", attrs={"name": "csrf_token"})["value"]
-    response = await ann.client.post(str(link["href"]), data={
-        "csrf_token": token, "f.title": "Train to Lyon", "f.amount": "120"})
+    response = await ann.client.post(
+        str(link["href"]), data={"csrf_token": token, "f.title": "Train to Lyon", "f.amount": "120"}
+    )
     assert response.status_code == 303, response.text
     eid = response.headers["location"].rsplit("/", 1)[-1]
     state = await executor_of(app).state_of(eid)

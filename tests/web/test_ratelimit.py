@@ -45,23 +45,29 @@ async def engines(db_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]
         await second.dispose()
 
 
-def limiter(engine: AsyncEngine, clock: Clock, rate: str = "3/minute",
-            name: str = "login") -> RateLimiter:
+def limiter(
+    engine: AsyncEngine, clock: Clock, rate: str = "3/minute", name: str = "login"
+) -> RateLimiter:
     return RateLimiter(rate, name, engine, clock)
 
 
 async def rows(engine: AsyncEngine) -> list[tuple[str, str, int, int]]:
     async with engine.connect() as conn:
-        result = await conn.execute(sa.select(
-            rate_limits.c.limiter, rate_limits.c.key, rate_limits.c.window_start,
-            rate_limits.c.hits).order_by(rate_limits.c.window_start, rate_limits.c.key,
-                                         rate_limits.c.limiter))
+        result = await conn.execute(
+            sa.select(
+                rate_limits.c.limiter,
+                rate_limits.c.key,
+                rate_limits.c.window_start,
+                rate_limits.c.hits,
+            ).order_by(rate_limits.c.window_start, rate_limits.c.key, rate_limits.c.limiter)
+        )
         return [tuple(row) for row in result.all()]  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------------------- sharing
 async def test_two_limiters_on_one_database_share_one_count(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     one, other = limiter(engines[0], clock), limiter(engines[1], clock)
     assert await one.hit("203.0.113.7") == Verdict(True)
     assert await other.hit("203.0.113.7") == Verdict(True)
@@ -72,13 +78,16 @@ async def test_two_limiters_on_one_database_share_one_count(
     # counts are per key, and per limiter name
     assert await other.hit("198.51.100.9") == Verdict(True)
     assert await limiter(engines[1], clock, name="api").hit("203.0.113.7") == Verdict(True)
-    assert await rows(engines[0]) == [("login", "198.51.100.9", START, 1),
-                                     ("api", "203.0.113.7", START, 1),
-                                     ("login", "203.0.113.7", START, 3)]
+    assert await rows(engines[0]) == [
+        ("login", "198.51.100.9", START, 1),
+        ("api", "203.0.113.7", START, 1),
+        ("login", "203.0.113.7", START, 3),
+    ]
 
 
 async def test_concurrent_hits_through_two_processes_never_exceed_the_limit(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     limiters = [limiter(engine, clock, "6/minute") for engine in engines]
     # 20 at once: up to 10 connections of each pool (the test server is shared)
     verdicts = await asyncio.gather(*(limiters[i % 2].hit("203.0.113.7") for i in range(20)))
@@ -88,7 +97,8 @@ async def test_concurrent_hits_through_two_processes_never_exceed_the_limit(
 
 # ---------------------------------------------------------------------------- refusals
 async def test_a_refused_hit_is_not_counted_and_retry_after_is_when_one_is_allowed(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     one, other = limiter(engines[0], clock), limiter(engines[1], clock)
     for _ in range(3):
         assert (await one.hit("k")).allowed
@@ -108,7 +118,8 @@ async def test_a_refused_hit_is_not_counted_and_retry_after_is_when_one_is_allow
 
 
 async def test_retry_after_from_the_previous_window(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     one = limiter(engines[0], clock, "4/minute")
     clock.now = START + 45
     for _ in range(3):
@@ -122,18 +133,23 @@ async def test_retry_after_from_the_previous_window(
 
 
 async def test_retry_after_agrees_with_the_limit_at_random_times(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     """Random hits through two processes, against the sliding window counter of ``limits``
     computed exactly; after each refusal, the hit a second before Retry-After is still
     refused (a free probe: refusals are not counted) and the one at Retry-After allowed."""
     chance = random.Random(20261129)
-    for rate, period, amount in (("3/minute", 60, 3), ("5 per 10 seconds", 10, 5),
-                                 ("1/second", 1, 1)):
+    for rate, period, amount in (
+        ("3/minute", 60, 3),
+        ("5 per 10 seconds", 10, 5),
+        ("1/second", 1, 1),
+    ):
         limiters = [limiter(engine, clock, rate) for engine in engines]
         hits: dict[int, int] = {}  # window start -> hits allowed, as the model counts them
 
-        def admits(now: Fraction, period: int = period, amount: int = amount,
-                   hits: dict[int, int] = hits) -> bool:
+        def admits(
+            now: Fraction, period: int = period, amount: int = amount, hits: dict[int, int] = hits
+        ) -> bool:
             start = int(now // period) * period
             weight = (period - (now - start)) / period
             return hits.get(start - period, 0) * weight + hits.get(start, 0) + 1 <= amount
@@ -170,7 +186,8 @@ async def test_retry_after_agrees_with_the_limit_at_random_times(
 
 # ---------------------------------------------------------------------------- expiry
 async def test_windows_expire_and_are_deleted(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     one, other = limiter(engines[0], clock), limiter(engines[1], clock, "5/hour", "api")
     for _ in range(3):
         assert (await one.hit("k")).allowed
@@ -188,7 +205,8 @@ async def test_windows_expire_and_are_deleted(
 
 
 async def test_a_long_key_is_stored_as_its_digest(
-        engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> None:
+    engines: tuple[AsyncEngine, AsyncEngine], clock: Clock
+) -> None:
     one = limiter(engines[0], clock, "1/minute")
     assert (await one.hit("x" * 300)).allowed
     assert not (await one.hit("x" * 300)).allowed
@@ -198,9 +216,14 @@ async def test_a_long_key_is_stored_as_its_digest(
 
 # ---------------------------------------------------------------------------- the apps
 def app_settings(db_url: str) -> Settings:
-    return replace(Settings(), database_url=db_url, workflow_modules=("workflows.approval",),
-                   sqlite_synchronous="NORMAL", login_rate_limit="3/minute",
-                   api_rate_limit="2/minute")
+    return replace(
+        Settings(),
+        database_url=db_url,
+        workflow_modules=("workflows.approval",),
+        sqlite_synchronous="NORMAL",
+        login_rate_limit="3/minute",
+        api_rate_limit="2/minute",
+    )
 
 
 def client(app: Any, address: str = "203.0.113.7") -> httpx.AsyncClient:
@@ -209,16 +232,21 @@ def client(app: Any, address: str = "203.0.113.7") -> httpx.AsyncClient:
 
 
 async def test_two_apps_on_one_database_share_the_login_and_api_limits(
-        db_url: str, clock: Clock) -> None:
+    db_url: str, clock: Clock
+) -> None:
     settings = app_settings(db_url)
     # Two copies of the dashboard, as behind a load balancer; one runs the worker.
     first = create_app(settings, Stent(db_url, clock=clock, sqlite_synchronous="NORMAL"))
-    second = create_app(settings, Stent(db_url, clock=clock, sqlite_synchronous="NORMAL",
-                                        run_worker=False))
-    async with first.router.lifespan_context(first), \
-            second.router.lifespan_context(second), \
-            client(first) as a, client(second) as b, \
-            client(second, "198.51.100.9") as elsewhere:
+    second = create_app(
+        settings, Stent(db_url, clock=clock, sqlite_synchronous="NORMAL", run_worker=False)
+    )
+    async with (
+        first.router.lifespan_context(first),
+        second.router.lifespan_context(second),
+        client(first) as a,
+        client(second) as b,
+        client(second, "198.51.100.9") as elsewhere,
+    ):
         await Browser(a).login("Ann", "ann@example.com", "finance")
         await Browser(b).login("Bob", "bob@example.com", "finance")
         await Browser(a).login("Cy", "cy@example.com", "finance")
@@ -242,8 +270,9 @@ def servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str
     databases: pg_databases.Databases = request.getfixturevalue("pg_databases")
     name = databases.take()
     try:
-        with running_servers(pg_databases.database_url(name), 2, tmp_path,
-                             STENT_LOGIN_RATE_LIMIT="3/minute") as urls:
+        with running_servers(
+            pg_databases.database_url(name), 2, tmp_path, STENT_LOGIN_RATE_LIMIT="3/minute"
+        ) as urls:
             yield urls
     finally:
         databases.drop(name)
@@ -253,7 +282,6 @@ async def test_two_server_processes_share_the_login_limit(servers: list[str]) ->
     """The deployment this is for: two copies of the app behind a balancer, on PostgreSQL.
     Login attempts alternate between them; the fourth is refused, by either."""
     async with httpx.AsyncClient() as http:
-        statuses = [(await http.get(f"{servers[i % 2]}/login/sso")).status_code
-                    for i in range(5)]
+        statuses = [(await http.get(f"{servers[i % 2]}/login/sso")).status_code for i in range(5)]
     # single sign-on is off (404 or a redirect, not the point): attempts all the same
     assert 429 not in statuses[:3] and statuses[3:] == [429, 429], statuses

@@ -24,15 +24,17 @@ def replicas(db_url: str, tmp_path: Path) -> Iterator[list[str]]:
 
 
 async def test_two_approvers_on_two_replicas_race_on_one_wait(
-        db_url: str, replicas: list[str]) -> None:
+    db_url: str, replicas: list[str]
+) -> None:
     async with Stent(db_url, run_worker=False) as client:  # runs nothing: a replica does
         import workflows.approval  # noqa: F401 - registers the workflow by name
 
-        eid = await client.start_execution("workflows.approval.approval_workflow",
-                                           args=["req-9"])
+        eid = await client.start_execution("workflows.approval.approval_workflow", args=["req-9"])
         wait_id = await open_wait(client, eid, "approval")
-        async with httpx.AsyncClient(base_url=replicas[0]) as one, \
-                httpx.AsyncClient(base_url=replicas[1]) as two:
+        async with (
+            httpx.AsyncClient(base_url=replicas[0]) as one,
+            httpx.AsyncClient(base_url=replicas[1]) as two,
+        ):
             ann, bob = Browser(one), Browser(two)
             await ann.login("Ann Approver", "ann@example.com", "finance")
             await bob.login("Bob Builder", "bob@example.com", "finance")
@@ -41,11 +43,15 @@ async def test_two_approvers_on_two_replicas_race_on_one_wait(
             headers = {"HX-Request": "true"}
             first, second = await asyncio.gather(
                 one.post(action, data=ann_fields | {"f.approved": "true"}, headers=headers),
-                two.post(action, data=bob_fields | {"f.approved": "true"}, headers=headers))
+                two.post(action, data=bob_fields | {"f.approved": "true"}, headers=headers),
+            )
         assert sorted([first.status_code, second.status_code]) == [200, 409]
         loser = first if first.status_code == 409 else second
-        winner, email = (("Ann Approver", "ann@example.com") if loser is second
-                         else ("Bob Builder", "bob@example.com"))
+        winner, email = (
+            ("Ann Approver", "ann@example.com")
+            if loser is second
+            else ("Bob Builder", "bob@example.com")
+        )
         assert f"Already answered by {winner}" in parse(loser).get_text()
         # whichever replica runs it, the one answer completes it, with its approver
         result = await client.wait_for(eid, timeout=20)
@@ -55,14 +61,16 @@ async def test_two_approvers_on_two_replicas_race_on_one_wait(
 
 
 async def test_a_replica_stopped_hands_its_executions_to_the_next(
-        db_url: str, tmp_path: Path) -> None:
+    db_url: str, tmp_path: Path
+) -> None:
     async with Stent(db_url, run_worker=False) as client:
         import workflows.approval  # noqa: F401
 
         (tmp_path / "first").mkdir()
         with running_servers(db_url, 1, tmp_path / "first"):
-            eid = await client.start_execution("workflows.approval.approval_workflow",
-                                               args=["req-10"])
+            eid = await client.start_execution(
+                "workflows.approval.approval_workflow", args=["req-10"]
+            )
             wait_id = await open_wait(client, eid, "approval")
         # stopped with SIGTERM: the next replica takes the execution over at once (no
         # lease to wait out) and the wait is answered through it

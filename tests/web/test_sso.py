@@ -36,11 +36,16 @@ HOUR = 3600.0
 
 @pytest.fixture
 def settings(db_url: str, idp: Idp) -> Settings:
-    return replace(Settings(), database_url=db_url,
-                   workflow_modules=("workflows.approval",), sqlite_synchronous="NORMAL",
-                   oidc_issuer=idp.issuer, oidc_client_id=idp.client_id,
-                   oidc_client_secret=idp.client_secret,
-                   allowed_email_domains=("example.com",))
+    return replace(
+        Settings(),
+        database_url=db_url,
+        workflow_modules=("workflows.approval",),
+        sqlite_synchronous="NORMAL",
+        oidc_issuer=idp.issuer,
+        oidc_client_id=idp.client_id,
+        oidc_client_secret=idp.client_secret,
+        allowed_email_domains=("example.com",),
+    )
 
 
 async def create_users_table(database_url: str) -> None:
@@ -71,7 +76,8 @@ def session_of(client: httpx.AsyncClient, secret: str = DEV_SECRET_KEY) -> dict[
     """What the signed session cookie holds (the test knows the key)."""
     signed = client.cookies[COOKIE].encode()
     data: dict[str, Any] = json.loads(
-        b64decode(itsdangerous.TimestampSigner(secret).unsign(signed)))
+        b64decode(itsdangerous.TimestampSigner(secret).unsign(signed))
+    )
     return data
 
 
@@ -89,7 +95,8 @@ def message_of(response: httpx.Response) -> str:
 
 # ---------------------------------------------------------------------------- logging in
 async def test_the_login_page_offers_single_sign_on_next_to_the_development_login(
-        person: httpx.AsyncClient):
+    person: httpx.AsyncClient,
+):
     soup = parse(await person.get("/login?next=/executions/e1"))
     link = soup.find("a", string="Log in with single sign-on")
     assert link is not None and link["href"] == "/login/sso?next=/executions/e1"
@@ -97,17 +104,26 @@ async def test_the_login_page_offers_single_sign_on_next_to_the_development_logi
 
 
 async def test_a_finance_user_lands_on_the_inbox_with_groups_from_the_claim(
-        app: Any, person: httpx.AsyncClient, clock: Clock):
+    app: Any, person: httpx.AsyncClient, clock: Clock
+):
     response = await sso_login(person, "fiona")
     assert response.status_code == 303 and response.headers["location"] == "/"
     inbox = await person.get("/")
     assert inbox.status_code == 200 and parse(inbox).find("h1").get_text() == "Inbox"
     user = session_of(person)["user"]
-    assert user == {"subject": "fiona", "email": "fiona@example.com", "name": "Fiona Finance",
-                    "groups": ["finance"], "auth_method": "oidc"}
+    assert user == {
+        "subject": "fiona",
+        "email": "fiona@example.com",
+        "name": "Fiona Finance",
+        "groups": ["finance"],
+        "auth_method": "oidc",
+    }
     record = await app.state.users.get_user("fiona")
     assert (record.email, record.groups, record.login_count) == (
-        "fiona@example.com", ("finance",), 1)
+        "fiona@example.com",
+        ("finance",),
+        1,
+    )
     assert record.first_login_at == record.last_login_at == clock.now
 
 
@@ -122,7 +138,10 @@ async def test_each_login_is_recorded_keeping_the_first(app: Any, idp: Idp, cloc
     record = await store.get_user("adam")
     assert record is not None and record.groups == ("stent-admins",)
     assert (record.first_login_at, record.last_login_at, record.login_count) == (
-        first, first + HOUR, 2)
+        first,
+        first + HOUR,
+        2,
+    )
     assert await store.get_user("nobody") is None
 
 
@@ -138,22 +157,28 @@ async def test_login_rotates_the_session(person: httpx.AsyncClient):
     assert not await logged_in(person)
 
 
-@pytest.mark.parametrize(("next_url", "landing"), [
-    ("/executions/e1?tab=steps", "/executions/e1?tab=steps"),
-    ("https://evil.example/steal", "/"),
-    ("//evil.example/steal", "/"),
-    ("/\\evil.example", "/"),
-])
+@pytest.mark.parametrize(
+    ("next_url", "landing"),
+    [
+        ("/executions/e1?tab=steps", "/executions/e1?tab=steps"),
+        ("https://evil.example/steal", "/"),
+        ("//evil.example/steal", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
 async def test_next_survives_the_round_trip_but_only_as_a_local_path(
-        person: httpx.AsyncClient, next_url: str, landing: str):
-    response = await sso_login(person, "eddie", str(httpx.URL("/login/sso",
-                                                              params={"next": next_url})))
+    person: httpx.AsyncClient, next_url: str, landing: str
+):
+    response = await sso_login(
+        person, "eddie", str(httpx.URL("/login/sso", params={"next": next_url}))
+    )
     assert response.status_code == 303 and response.headers["location"] == landing
 
 
 # ---------------------------------------------------------------------------- refusals
 async def test_a_callback_with_a_state_this_browser_never_sent_is_refused(
-        person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture):
+    person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+):
     start = await person.get("/login/sso")
     assert start.status_code == 302
     with caplog.at_level(logging.WARNING, "stent.web.sso"):
@@ -175,7 +200,8 @@ async def test_a_callback_cannot_be_replayed(app: Any, idp: Idp):
 
 
 async def test_an_error_from_the_provider_is_a_clear_page(
-        person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture):
+    person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+):
     with caplog.at_level(logging.WARNING, "stent.web.sso"):
         response = await sso_login(person, "fiona", abort=True)
     assert response.status_code == 400
@@ -190,14 +216,17 @@ async def test_a_malformed_callback_is_a_clear_page(person: httpx.AsyncClient):
         assert response.status_code == 400, (query, response.text[:300])
 
 
-@pytest.mark.parametrize(("login", "words"), [
-    ("nomail", "has no email address"),
-    ("unverified", "not verified"),
-    ("outsider", "at example.net may not use"),
-])
+@pytest.mark.parametrize(
+    ("login", "words"),
+    [
+        ("nomail", "has no email address"),
+        ("unverified", "not verified"),
+        ("outsider", "at example.net may not use"),
+    ],
+)
 async def test_people_without_an_allowed_verified_email_are_refused(
-        app: Any, person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, login: str,
-        words: str):
+    app: Any, person: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, login: str, words: str
+):
     with caplog.at_level(logging.WARNING, "stent.web.sso"):
         response = await sso_login(person, login)
     assert response.status_code == 403
@@ -208,7 +237,8 @@ async def test_people_without_an_allowed_verified_email_are_refused(
 
 
 async def test_any_domain_may_log_in_when_none_is_configured(
-        settings: Settings, clock: Clock, idp: Idp):
+    settings: Settings, clock: Clock, idp: Idp
+):
     open_settings = replace(settings, allowed_email_domains=())
     application = create_app(open_settings, Stent(settings.database_url, clock=clock))
     async with application.router.lifespan_context(application):
@@ -219,27 +249,40 @@ async def test_any_domain_may_log_in_when_none_is_configured(
 
 
 async def test_without_an_issuer_there_is_no_single_sign_on(
-        settings: Settings, clock: Clock, idp: Idp):
+    settings: Settings, clock: Clock, idp: Idp
+):
     off = replace(settings, oidc_issuer="")
     application = create_app(off, Stent(settings.database_url, clock=clock))
-    async with application.router.lifespan_context(application), \
-            sso_client(application, idp) as client:
-        assert parse(await client.get("/login")).find(
-            "a", string="Log in with single sign-on") is None
+    async with (
+        application.router.lifespan_context(application),
+        sso_client(application, idp) as client,
+    ):
+        assert (
+            parse(await client.get("/login")).find("a", string="Log in with single sign-on") is None
+        )
         assert (await client.get("/login/sso")).status_code == 404
         assert (await client.get("/auth/callback?code=x&state=y")).status_code == 404
 
 
 def test_claims_become_a_user() -> None:
     settings = Settings(oidc_groups_claim="roles")
-    user = user_from_claims({"sub": "u1", "email": "Ann@Example.COM", "roles": "finance",
-                             "preferred_username": "ann"}, settings)
+    user = user_from_claims(
+        {"sub": "u1", "email": "Ann@Example.COM", "roles": "finance", "preferred_username": "ann"},
+        settings,
+    )
     assert (user.email, user.name, user.groups, user.auth_method) == (
-        "ann@example.com", "ann", ("finance",), "oidc")
-    assert user_from_claims({"sub": "u1", "email": "a@x.org", "roles": [" a ", "b", "a", ""]},
-                            settings).groups == ("a", "b")
-    assert user_from_claims({"sub": "u1", "email": "a@x.org", "roles": {"a": 1}},
-                            settings).groups == ()
+        "ann@example.com",
+        "ann",
+        ("finance",),
+        "oidc",
+    )
+    assert user_from_claims(
+        {"sub": "u1", "email": "a@x.org", "roles": [" a ", "b", "a", ""]}, settings
+    ).groups == ("a", "b")
+    assert (
+        user_from_claims({"sub": "u1", "email": "a@x.org", "roles": {"a": 1}}, settings).groups
+        == ()
+    )
     with pytest.raises(LoginRefused) as refused:
         user_from_claims({"email": "a@x.org"}, settings)
     assert refused.value.status == 400
@@ -247,7 +290,8 @@ def test_claims_become_a_user() -> None:
 
 # ---------------------------------------------------------------------------- logging out
 async def test_logout_clears_the_session_and_ends_the_providers_session(
-        person: httpx.AsyncClient, idp: Idp):
+    person: httpx.AsyncClient, idp: Idp
+):
     await sso_login(person, "fiona")
     id_token = session_of(person)["id_token"]
     response = await person.post("/logout", data={"csrf_token": session_of(person)["csrf"]})
@@ -287,13 +331,15 @@ async def test_an_idle_session_expires(person: httpx.AsyncClient, clock: Clock):
     response = await person.get("/executions/e1")
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     page = parse(await person.get(response.headers["location"]))
-    assert page.find(attrs={"role": "status"}).get_text() == "Your session has expired. " \
-        "Log in again."
+    assert (
+        page.find(attrs={"role": "status"}).get_text() == "Your session has expired. Log in again."
+    )
     assert not await logged_in(person)
 
 
 async def test_last_seen_is_refreshed_at_most_once_a_minute(
-        person: httpx.AsyncClient, clock: Clock):
+    person: httpx.AsyncClient, clock: Clock
+):
     await sso_login(person, "fiona")
     clock.now += SEEN_REFRESH_SECONDS - 1
     assert "set-cookie" not in (await person.get("/")).headers
@@ -303,7 +349,8 @@ async def test_last_seen_is_refreshed_at_most_once_a_minute(
 
 
 async def test_a_busy_session_still_ends_at_the_absolute_timeout(
-        person: httpx.AsyncClient, clock: Clock):
+    person: httpx.AsyncClient, clock: Clock
+):
     await sso_login(person, "fiona")
     for _ in range(7 * 24 // 6 - 1):
         clock.now += 6 * HOUR
@@ -317,8 +364,9 @@ async def test_a_tampered_session_cookie_is_logged_out(person: httpx.AsyncClient
     payload, timestamp, signature = person.cookies[COOKIE].split(".")
     forged = json.loads(b64decode(payload))
     forged["user"]["groups"] = ["stent-admins"]
-    person.cookies.set(COOKIE, ".".join(
-        [b64encode(json.dumps(forged).encode()).decode(), timestamp, signature]))
+    person.cookies.set(
+        COOKIE, ".".join([b64encode(json.dumps(forged).encode()).decode(), timestamp, signature])
+    )
     assert not await logged_in(person)
 
 
@@ -330,23 +378,34 @@ def test_production_refuses_every_unsafe_setting_at_once(settings: Settings):
         create_app(unsafe)
     message = str(refused.value)
     assert message.startswith("Stent Desk refuses to start in production mode: ")
-    for words in ("development login is on", "STENT_SECRET_KEY is the development default",
-                  "STENT_SECURE_COOKIES"):
+    for words in (
+        "development login is on",
+        "STENT_SECRET_KEY is the development default",
+        "STENT_SECURE_COOKIES",
+    ):
         assert words in message
     short = replace(unsafe, dev_login=False, secure_cookies=True, secret_key="x" * 31)
     assert short.problems() == ["STENT_SECRET_KEY is shorter than 32 characters"]
     assert replace(short, secret_key="x" * 32).problems() == []
     half = replace(settings, oidc_client_secret="")
-    assert half.problems() == ["STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or "
-                               "STENT_OIDC_CLIENT_SECRET is empty"]
+    assert half.problems() == [
+        "STENT_OIDC_ISSUER is set but STENT_OIDC_CLIENT_ID or STENT_OIDC_CLIENT_SECRET is empty"
+    ]
 
 
 async def test_production_offers_only_single_sign_on(settings: Settings, clock: Clock, idp: Idp):
-    safe = replace(settings, env="production", dev_login=False, secure_cookies=True,
-                   secret_key="a-production-secret-key-of-some-length")
+    safe = replace(
+        settings,
+        env="production",
+        dev_login=False,
+        secure_cookies=True,
+        secret_key="a-production-secret-key-of-some-length",
+    )
     application = create_app(safe, Stent(settings.database_url, clock=clock))
-    async with application.router.lifespan_context(application), \
-            sso_client(application, idp) as client:
+    async with (
+        application.router.lifespan_context(application),
+        sso_client(application, idp) as client,
+    ):
         soup = parse(await client.get("/login"))
         assert soup.find("a", string="Log in with single sign-on") is not None
         assert soup.find("form", action="/login") is None
@@ -354,12 +413,15 @@ async def test_production_offers_only_single_sign_on(settings: Settings, clock: 
 
 # ---------------------------------------------------------------------------- rate limit
 async def test_login_attempts_are_rate_limited_per_client_address(
-        settings: Settings, clock: Clock, idp: Idp):
+    settings: Settings, clock: Clock, idp: Idp
+):
     limited = replace(settings, login_rate_limit="3/minute")
     application = create_app(limited, Stent(settings.database_url, clock=clock))
-    async with application.router.lifespan_context(application), \
-            sso_client(application, idp) as client, \
-            sso_client(application, idp, client_address="198.51.100.9") as other:
+    async with (
+        application.router.lifespan_context(application),
+        sso_client(application, idp) as client,
+        sso_client(application, idp, client_address="198.51.100.9") as other,
+    ):
         for _ in range(3):
             assert (await client.get("/login/sso")).status_code == 302
         refused = await client.get("/auth/callback?code=x&state=y")
@@ -367,8 +429,10 @@ async def test_login_attempts_are_rate_limited_per_client_address(
         # attempts still weigh 3 * (60 - s) / 60 at s seconds into the next, leaving room
         # for one more at s = 20, 80 s from now (the clock is the app's: exactly 80).
         assert refused.status_code == 429 and refused.headers["retry-after"] == "80"
-        assert "Too many attempts from your address. Try again in 80 seconds." in parse(
-            refused).get_text()
+        assert (
+            "Too many attempts from your address. Try again in 80 seconds."
+            in parse(refused).get_text()
+        )
         assert (await client.get("/login")).status_code == 200  # the page itself is not
         assert (await other.get("/login/sso")).status_code == 302
 
@@ -378,7 +442,9 @@ async def test_an_unreachable_provider_is_a_clear_page(settings: Settings, clock
 
     down = replace(settings, oidc_issuer=f"http://127.0.0.1:{free_port()}")
     application = create_app(down, Stent(settings.database_url, clock=clock))
-    async with application.router.lifespan_context(application), \
-            sso_client(application, idp) as client:
+    async with (
+        application.router.lifespan_context(application),
+        sso_client(application, idp) as client,
+    ):
         response = await client.get("/login/sso")
         assert response.status_code == 503 and "cannot be reached" in message_of(response)

@@ -64,8 +64,9 @@ class Browser:
         assert isinstance(form, Tag), soup.get_text()[:2000]
         return str(form["action"]), form_fields(form)
 
-    async def submit(self, execution_id: str, wait_id: int, fields: dict[str, str],
-                     htmx: bool = True) -> httpx.Response:
+    async def submit(
+        self, execution_id: str, wait_id: int, fields: dict[str, str], htmx: bool = True
+    ) -> httpx.Response:
         action, prefilled = await self.wait_form(execution_id, wait_id)
         headers = {"HX-Request": "true", "HX-Target": f"wait-{wait_id}"} if htmx else {}
         return await self.client.post(action, data=prefilled | fields, headers=headers)

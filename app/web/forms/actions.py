@@ -34,8 +34,11 @@ def apply_action(form: Form, values: FormValues, action: str) -> Outcome | None:
 
 def field_values(values: FormValues) -> FormValues:
     """The posted values that belong to inputs (``f`` and ``f.…``), to show them again."""
-    return {name: posted for name, posted in values.items()
-            if name == ROOT_NAME or name.startswith(ROOT_NAME + ".")}
+    return {
+        name: posted
+        for name, posted in values.items()
+        if name == ROOT_NAME or name.startswith(ROOT_NAME + ".")
+    }
 
 
 def json_values(text: str) -> FormValues:
@@ -63,7 +66,7 @@ def _remove(form: Form, values: FormValues, target: str) -> Outcome | None:
     index, count, prefix = int(index_text), array.count(values), array.name + "."
     kept: FormValues = {}
     for name, posted in field_values(values).items():
-        head, dot, tail = name[len(prefix):].partition(".")
+        head, dot, tail = name[len(prefix) :].partition(".")
         if name.startswith(prefix) and is_index(head):
             if int(head) == index:
                 continue
@@ -83,8 +86,11 @@ def _array_at(form: Form, values: FormValues, key: str) -> ArrayField | None:
             field = variant.fields if variant is not None else None
         if isinstance(field, ObjectField):
             field = field.child(segment)
-        elif isinstance(field, ArrayField) and is_index(segment) and int(
-                segment) < field.count(values):
+        elif (
+            isinstance(field, ArrayField)
+            and is_index(segment)
+            and int(segment) < field.count(values)
+        ):
             field = field.row(int(segment))
         else:
             return None

@@ -78,20 +78,30 @@ class Builder:
         if "if" in schema and _type_of(schema) != "object":
             raise Unsupported("if/then/else outside an object")
         return {
-            "schema": schema, "path": place.path, "name": place.name,
+            "schema": schema,
+            "path": place.path,
+            "name": place.name,
             "id": id_of(self.id_prefix, place.name),
             "label": title if isinstance(title, str) and title and not place.row else place.label,
             "required": place.required,
             "html_required": place.html_required and not read_only and not place.in_variant,
             "description": description if isinstance(description, str) else None,
-            "hints": place.hints, "read_only": read_only,
-            "default": schema.get("default", MISSING), "nullable": nullable,
-            "placeholder": str(example) if isinstance(example, str | int | float)
-            and not isinstance(example, bool) else None,
+            "hints": place.hints,
+            "read_only": read_only,
+            "default": schema.get("default", MISSING),
+            "nullable": nullable,
+            "placeholder": str(example)
+            if isinstance(example, str | int | float) and not isinstance(example, bool)
+            else None,
         }
 
-    def _object(self, schema: dict[str, Any], place: Place, common: dict[str, Any],
-                skip: frozenset[str] = frozenset()) -> ObjectField:
+    def _object(
+        self,
+        schema: dict[str, Any],
+        place: Place,
+        common: dict[str, Any],
+        skip: frozenset[str] = frozenset(),
+    ) -> ObjectField:
         properties = schema.get("properties", {})
         required = schema.get("required", [])
         if not isinstance(properties, dict) or not isinstance(required, list):
@@ -107,10 +117,21 @@ class Builder:
             if name in skip:
                 continue
             needed = name in required
-            children.append(self.field(sub, Place(
-                (*place.path, name), child_name(place.name, name), humanize(name), needed,
-                common["html_required"] and needed, place.in_variant,
-                hints=tuple(hints.get(name, ())), refs=place.refs)))
+            children.append(
+                self.field(
+                    sub,
+                    Place(
+                        (*place.path, name),
+                        child_name(place.name, name),
+                        humanize(name),
+                        needed,
+                        common["html_required"] and needed,
+                        place.in_variant,
+                        hints=tuple(hints.get(name, ())),
+                        refs=place.refs,
+                    ),
+                )
+            )
         return ObjectField(**common, children=tuple(children))
 
     def _array(self, schema: dict[str, Any], place: Place, common: dict[str, Any]) -> Field:
@@ -124,16 +145,29 @@ class Builder:
         noun = _title(shaped, "Item")
 
         def make_row(index: int) -> Field:
-            return self.field(items, Place(
-                (*place.path, index), child_name(place.name, index), f"{noun} {index + 1}",
-                True, not place.in_variant, place.in_variant, row=True, refs=place.refs))
+            return self.field(
+                items,
+                Place(
+                    (*place.path, index),
+                    child_name(place.name, index),
+                    f"{noun} {index + 1}",
+                    True,
+                    not place.in_variant,
+                    place.in_variant,
+                    row=True,
+                    refs=place.refs,
+                ),
+            )
 
         make_row(0)  # refuse an unsupported item schema now, not while rendering
         low, high = schema.get("minItems", 0), schema.get("maxItems")
-        return ArrayField(**common, make_row=make_row,
-                          min_items=low if isinstance(low, int) else 0,
-                          max_items=high if isinstance(high, int) else None,
-                          item_label=noun.lower())
+        return ArrayField(
+            **common,
+            make_row=make_row,
+            min_items=low if isinstance(low, int) else 0,
+            max_items=high if isinstance(high, int) else None,
+            item_label=noun.lower(),
+        )
 
     def _choice(self, schema: dict[str, Any], place: Place, common: dict[str, Any]) -> Field:
         branches = schema.get("oneOf")
@@ -144,12 +178,22 @@ class Builder:
         disc, values = _discriminator(shaped)
         variants = []
         for index, (branch, value) in enumerate(zip(shaped, values, strict=True)):
-            label = _title(branch, "") or (humanize(value) if isinstance(value, str)
-                                            else make_options([value])[0].label)
-            spot = Place(place.path, variant_name(place.name, index), label, True, False, True,
-                         refs=shapes[index].refs)
-            rest = {**branch, "properties": {k: v for k, v in branch["properties"].items()
-                                             if k != disc}}
+            label = _title(branch, "") or (
+                humanize(value) if isinstance(value, str) else make_options([value])[0].label
+            )
+            spot = Place(
+                place.path,
+                variant_name(place.name, index),
+                label,
+                True,
+                False,
+                True,
+                refs=shapes[index].refs,
+            )
+            rest = {
+                **branch,
+                "properties": {k: v for k, v in branch["properties"].items() if k != disc},
+            }
             fields = self._object(rest, spot, self._common(rest, spot, False), frozenset({disc}))
             option = replace(make_options(values)[index], label=label)
             variants.append(Variant(index, option, replace(fields, label=label)))
@@ -159,11 +203,15 @@ class Builder:
         return ChoiceField(**common, disc=disc, variants=tuple(variants))
 
 
-def _options(schema: dict[str, Any], nullable: bool, values: list[Any],
-             titles: list[str | None]) -> tuple[Option, ...]:
+def _options(
+    schema: dict[str, Any], nullable: bool, values: list[Any], titles: list[str | None]
+) -> tuple[Option, ...]:
     """The options of an enum-like schema, less the values its own type refuses."""
-    kept = [(v, t) for v, t in zip(values, titles, strict=True)
-            if fits_type(v, schema.get("type"), nullable)]
+    kept = [
+        (v, t)
+        for v, t in zip(values, titles, strict=True)
+        if fits_type(v, schema.get("type"), nullable)
+    ]
     if not kept:
         raise Unsupported("an enum whose values its type refuses")
     return make_options([v for v, _ in kept], [t for _, t in kept])
@@ -188,13 +236,15 @@ def _title(schema: Any, fallback: str) -> str:
 
 def _discriminator(branches: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """The property every branch fixes to a different ``const``, and those values."""
-    if not all(isinstance(b.get("properties"), dict) and _type_of(b) in ("object", None)
-               for b in branches):
+    if not all(
+        isinstance(b.get("properties"), dict) and _type_of(b) in ("object", None) for b in branches
+    ):
         raise Unsupported("a oneOf of non-objects")
     for name in branches[0]["properties"]:
         values = [_const(b["properties"].get(name)) for b in branches]
         if all(v is not MISSING for v in values) and not any(
-                same_json(a, b) for i, a in enumerate(values) for b in values[i + 1:]):
+            same_json(a, b) for i, a in enumerate(values) for b in values[i + 1 :]
+        ):
             return name, values
     raise Unsupported("a oneOf without a const property telling its variants apart")
 
@@ -202,7 +252,10 @@ def _discriminator(branches: list[dict[str, Any]]) -> tuple[str, list[Any]]:
 def _const(schema: Any) -> Any:
     if isinstance(schema, dict) and "const" in schema:
         return schema["const"]
-    if isinstance(schema, dict) and isinstance(schema.get("enum"), list) and len(
-            schema["enum"]) == 1:
+    if (
+        isinstance(schema, dict)
+        and isinstance(schema.get("enum"), list)
+        and len(schema["enum"]) == 1
+    ):
         return schema["enum"][0]
     return MISSING

@@ -12,8 +12,9 @@ from .shape import Unsupported
 Hints = dict[str, list[str]]
 
 
-def condition_hints(schema: Mapping[str, Any], shown: frozenset[str],
-                    label_of: Callable[[str], str]) -> Hints:
+def condition_hints(
+    schema: Mapping[str, Any], shown: frozenset[str], label_of: Callable[[str], str]
+) -> Hints:
     """Help text per property for the conditional requirements of an object schema.
 
     ``shown`` holds the properties the form has an input for (or the server fills); a
@@ -44,8 +45,7 @@ def _check_branch(branch: Any, shown: frozenset[str]) -> None:
     if not isinstance(branch, dict):
         return
     properties = branch.get("properties", {})
-    _check_names([*_required(branch), *(properties if isinstance(properties, dict) else [])],
-                 shown)
+    _check_names([*_required(branch), *(properties if isinstance(properties, dict) else [])], shown)
 
 
 def _check_names(names: list[Any], shown: frozenset[str]) -> None:
@@ -67,7 +67,7 @@ def _subject(condition: Any) -> tuple[str, Any] | None:
     properties = condition.get("properties")
     if not isinstance(properties, dict) or len(properties) != 1:
         return None
-    (prop, test), = properties.items()
+    ((prop, test),) = properties.items()
     if isinstance(test, dict) and "const" in test:
         return prop, test["const"]
     if isinstance(test, dict) and isinstance(test.get("enum"), list) and len(test["enum"]) == 1:

@@ -104,8 +104,12 @@ class Form:
         return json.dumps(self.schema, indent=2, ensure_ascii=False, default=str)
 
 
-def build_form(schema: dict[str, Any] | bool | None, *,
-               server_fields: frozenset[str] = SERVER_FIELDS, id_prefix: str = ROOT_NAME) -> Form:
+def build_form(
+    schema: dict[str, Any] | bool | None,
+    *,
+    server_fields: frozenset[str] = SERVER_FIELDS,
+    id_prefix: str = ROOT_NAME,
+) -> Form:
     """The form for ``schema``; never raises: what it cannot render becomes the JSON editor.
 
     ``server_fields`` are top-level properties the server fills itself: never inputs.
@@ -134,8 +138,9 @@ def _cache_text(schema: Any) -> str | None:
     return json.dumps(schema, ensure_ascii=False)
 
 
-def _build(schema: dict[str, Any] | bool | None, server_fields: frozenset[str],
-           id_prefix: str) -> Form:
+def _build(
+    schema: dict[str, Any] | bool | None, server_fields: frozenset[str], id_prefix: str
+) -> Form:
     if not isinstance(schema, dict):
         return _json_form(schema, server_fields, id_prefix, "no schema, or a boolean one")
     try:
@@ -182,8 +187,11 @@ def _approves_or_rejects(root: ObjectField) -> bool:
     decision = root.child(_DECISION)
     if not isinstance(decision, BooleanField) or decision.read_only:
         return False
-    return all(isinstance(child, StringField) and not child.required and not child.read_only
-               for child in root.children if child is not decision)
+    return all(
+        isinstance(child, StringField) and not child.required and not child.read_only
+        for child in root.children
+        if child is not decision
+    )
 
 
 def _as_buttons(root: ObjectField) -> ObjectField:

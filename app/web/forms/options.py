@@ -33,8 +33,10 @@ def make_options(values: Sequence[Any], labels: Sequence[str | None] = ()) -> tu
     if len(set(tokens)) != len(tokens):
         tokens = [_json(value) for value in values]
     titles = [*labels, *([None] * len(values))]
-    return tuple(Option(token, value, titles[i] or option_label(value))
-                 for i, (token, value) in enumerate(zip(tokens, values, strict=True)))
+    return tuple(
+        Option(token, value, titles[i] or option_label(value))
+        for i, (token, value) in enumerate(zip(tokens, values, strict=True))
+    )
 
 
 def option_label(value: Any) -> str:

@@ -56,7 +56,7 @@ def row_count(values: FormValues, name: str) -> int:
     prefix = name + "."
     for key in values:
         if key.startswith(prefix):
-            segment = key[len(prefix):].split(".", 1)[0]
+            segment = key[len(prefix) :].split(".", 1)[0]
             if _INDEX.fullmatch(segment):
                 count = max(count, int(segment) + 1)
     return count

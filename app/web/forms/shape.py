@@ -16,16 +16,41 @@ from urllib.parse import unquote
 
 from .paths import same_json
 
-ANNOTATIONS: Final = frozenset({
-    "title", "description", "default", "examples", "readOnly", "writeOnly", "deprecated",
-    "$comment", "$schema", "$id", "$anchor", "$dynamicAnchor", "$defs", "definitions",
-    "$vocabulary", "format", "contentEncoding", "contentMediaType", "contentSchema",
-})
+ANNOTATIONS: Final = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "readOnly",
+        "writeOnly",
+        "deprecated",
+        "$comment",
+        "$schema",
+        "$id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$defs",
+        "definitions",
+        "$vocabulary",
+        "format",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+    }
+)
 # Keywords whose meaning a form cannot show: a schema using one is edited as JSON.
-NEVER: Final = frozenset({
-    "$dynamicRef", "$recursiveRef", "not", "patternProperties", "dependentSchemas",
-    "prefixItems", "contains",
-})
+NEVER: Final = frozenset(
+    {
+        "$dynamicRef",
+        "$recursiveRef",
+        "not",
+        "patternProperties",
+        "dependentSchemas",
+        "prefixItems",
+        "contains",
+    }
+)
 _NULL_TYPE: Final = "null"
 
 
@@ -82,8 +107,11 @@ class Shaper:
         outer = self.shape(siblings, refs) if siblings else Shape({}, False, refs)
         # Siblings of $ref apply too: null passes only if every typed side allows it.
         both_typed = "type" in outer.schema and "type" in inner.schema
-        nullable = (inner.nullable and outer.nullable) if both_typed else (
-            inner.nullable or outer.nullable)
+        nullable = (
+            (inner.nullable and outer.nullable)
+            if both_typed
+            else (inner.nullable or outer.nullable)
+        )
         return Shape(merge(outer.schema, inner.schema), nullable, inner.refs)
 
     def _resolve(self, ref: str) -> Any:
@@ -97,8 +125,12 @@ class Shaper:
             segment = unquote(raw).replace("~1", "/").replace("~0", "~")
             if isinstance(node, dict) and segment in node:
                 node = node[segment]
-            elif isinstance(node, list) and segment.isascii() and segment.isdigit() and int(
-                    segment) < len(node):
+            elif (
+                isinstance(node, list)
+                and segment.isascii()
+                and segment.isdigit()
+                and int(segment) < len(node)
+            ):
                 node = node[int(segment)]
             else:
                 raise Unsupported("a $ref to nothing")
@@ -117,19 +149,26 @@ class Shaper:
             merged = merge(merged, shaped.schema)
         return merged
 
-    def _fold_any_of(self, flat: dict[str, Any],
-                     refs: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+    def _fold_any_of(
+        self, flat: dict[str, Any], refs: tuple[str, ...]
+    ) -> tuple[dict[str, Any], bool]:
         branches = flat.pop("anyOf")
         if not isinstance(branches, list) or len(branches) != 2:
             raise Unsupported("an anyOf other than 'this or null'")
-        nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == _NULL_TYPE
-                 and set(b) <= ANNOTATIONS | {"type"}]
+        nulls = [
+            b
+            for b in branches
+            if isinstance(b, dict)
+            and b.get("type") == _NULL_TYPE
+            and set(b) <= ANNOTATIONS | {"type"}
+        ]
         if len(nulls) != 1:
             raise Unsupported("an anyOf other than 'this or null'")
         other = branches[1 - branches.index(nulls[0])]
         inner = self.shape(other, refs).schema
         if inner.get("type") not in ("string", "integer", "number", "boolean") and not (
-                "enum" in inner or "const" in inner):
+            "enum" in inner or "const" in inner
+        ):
             raise Unsupported("a nullable object or array")
         return merge(flat, inner), True
 
@@ -154,9 +193,14 @@ def merge(outer: dict[str, Any], inner: dict[str, Any]) -> dict[str, Any]:
 
 def _consts_only(branches: Any) -> bool:
     """Whether a oneOf/anyOf lists plain constants (a titled enum)."""
-    return isinstance(branches, list) and bool(branches) and all(
-        isinstance(b, dict) and "const" in b and set(b) <= ANNOTATIONS | {"const"}
-        for b in branches)
+    return (
+        isinstance(branches, list)
+        and bool(branches)
+        and all(
+            isinstance(b, dict) and "const" in b and set(b) <= ANNOTATIONS | {"const"}
+            for b in branches
+        )
+    )
 
 
 def _fold_type(flat: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-_EMPTY: Final[dict[str, Any]] = {"string": "", "integer": 0, "number": 0, "boolean": False,
-                                 "array": [], "object": {}}
+_EMPTY: Final[dict[str, Any]] = {
+    "string": "",
+    "integer": 0,
+    "number": 0,
+    "boolean": False,
+    "array": [],
+    "object": {},
+}
 _DEPTH: Final = 8
 
 
@@ -29,7 +35,10 @@ def skeleton(schema: Any, skip: frozenset[str] = frozenset(), depth: int = 0) ->
     if kind == "object" or (kind is None and isinstance(properties, dict)):
         properties = properties if isinstance(properties, dict) else {}
         required = schema.get("required")
-        names = [n for n in required if isinstance(n, str) and n not in skip] if isinstance(
-            required, list) else []
+        names = (
+            [n for n in required if isinstance(n, str) and n not in skip]
+            if isinstance(required, list)
+            else []
+        )
         return {name: skeleton(properties.get(name), depth=depth + 1) for name in names}
     return _EMPTY.get(kind) if isinstance(kind, str) else None

@@ -35,8 +35,7 @@ class Submission:
     valid: bool = False
 
 
-def parse_submission(form: Form, data: object, *,
-                     server_values: Mapping[str, Any]) -> Submission:
+def parse_submission(form: Form, data: object, *, server_values: Mapping[str, Any]) -> Submission:
     """The submission of ``data`` (a Starlette ``FormData`` or any multi-dict) to ``form``.
 
     ``server_values`` (the approver, the time) replace whatever the client sent for those
@@ -58,10 +57,12 @@ def parse_submission(form: Form, data: object, *,
 def _act(form: Form, values: FormValues, action: str) -> Submission:
     outcome = apply_action(form, values, action)
     if outcome is None:
-        kept = json_values(first(values, "_json") or "") if first(
-            values, "_mode") == JSON_MODE else field_values(values)
-        return Submission(None, {"": ["That button does not belong to this form."]}, kept,
-                          action)
+        kept = (
+            json_values(first(values, "_json") or "")
+            if first(values, "_mode") == JSON_MODE
+            else field_values(values)
+        )
+        return Submission(None, {"": ["That button does not belong to this form."]}, kept, action)
     new_values, errors = outcome
     return Submission(None, errors, new_values, action)
 
@@ -84,8 +85,15 @@ def _from_json(form: Form, values: FormValues, server: Mapping[str, Any]) -> Sub
     return _finish(form, payload, {}, kept, server, by_field=False)
 
 
-def _finish(form: Form, payload: Any, taken: Errors, kept: FormValues,
-            server: Mapping[str, Any], *, by_field: bool) -> Submission:
+def _finish(
+    form: Form,
+    payload: Any,
+    taken: Errors,
+    kept: FormValues,
+    server: Mapping[str, Any],
+    *,
+    by_field: bool,
+) -> Submission:
     """Add the server's values, validate, and keep every error (the form's own first)."""
     if payload is MISSING:
         return Submission(None, taken or {"": ["Fill in the form."]}, kept)

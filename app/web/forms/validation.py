@@ -15,9 +15,15 @@ from .reader import MAX_ROWS
 
 Errors = dict[str, list[str]]
 MAX_ERRORS: Final = 50
-_NOUNS: Final = {"string": "text", "integer": "a whole number", "number": "a number",
-                 "boolean": "true or false", "object": "an object", "array": "a list",
-                 "null": "empty"}
+_NOUNS: Final = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "a list",
+    "null": "empty",
+}
 
 
 def check(form: Form, payload: Any, *, by_field: bool, taken: Errors) -> Errors:
@@ -44,16 +50,20 @@ def check(form: Form, payload: Any, *, by_field: bool, taken: Errors) -> Errors:
     return errors
 
 
-def _expanded(form: Form, errors: Iterable[ValidationError], payload: Any,
-              by_field: bool) -> Iterator[ValidationError]:
+def _expanded(
+    form: Form, errors: Iterable[ValidationError], payload: Any, by_field: bool
+) -> Iterator[ValidationError]:
     """The errors, a choice's "no variant matched" replaced by the chosen variant's errors."""
     for error in errors:
         field = _field_at(form.root, tuple(error.absolute_path), payload) if by_field else None
         if error.validator == "oneOf" and isinstance(field, ChoiceField):
             variant = field.variant_of(error.instance)
             if variant is not None:
-                own = [e for e in error.context or []
-                       if e.relative_schema_path and e.relative_schema_path[0] == variant.index]
+                own = [
+                    e
+                    for e in error.context or []
+                    if e.relative_schema_path and e.relative_schema_path[0] == variant.index
+                ]
                 yield from _expanded(form, own, payload, by_field)
                 continue
         yield error
@@ -65,8 +75,12 @@ def _describe(error: ValidationError) -> list[tuple[Path, str]]:
     if error.validator in ("required", "dependentRequired") and isinstance(error.instance, dict):
         names: Any = error.validator_value
         if isinstance(names, dict):  # dependentRequired: {trigger: [names]}
-            names = [n for trigger, group in names.items() if trigger in error.instance
-                     for n in (group if isinstance(group, list) else [])]
+            names = [
+                n
+                for trigger, group in names.items()
+                if trigger in error.instance
+                for n in (group if isinstance(group, list) else [])
+            ]
         missing = [n for n in names if isinstance(n, str) and n not in error.instance]
         return [((*path, name), "This field is required.") for name in missing]
     return [(path, message_of(error))]

@@ -6,8 +6,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 _FORMAT_INPUTS: Final = {
-    "email": "email", "idn-email": "email", "uri": "url", "date": "date",
-    "date-time": "datetime-local", "time": "time", "textarea": "textarea",
+    "email": "email",
+    "idn-email": "email",
+    "uri": "url",
+    "date": "date",
+    "date-time": "datetime-local",
+    "time": "time",
+    "textarea": "textarea",
 }
 TEXTAREA_AFTER: Final = 200  # longer texts than this get a textarea
 
@@ -20,17 +25,21 @@ def string_attributes(schema: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[
         input_type = "textarea"
     pattern = schema.get("pattern")
     attributes = {
-        "input_type": input_type, "min_length": low, "max_length": high,
+        "input_type": input_type,
+        "min_length": low,
+        "max_length": high,
         # HTML matches a pattern against the whole value, JSON Schema searches for it.
-        "pattern": f".*(?:{pattern}).*" if isinstance(pattern, str)
-        and input_type != "textarea" else None,
+        "pattern": f".*(?:{pattern}).*"
+        if isinstance(pattern, str) and input_type != "textarea"
+        else None,
     }
     hints = ("Time in UTC.",) if input_type in ("datetime-local", "time") else ()
     return attributes, hints
 
 
-def number_attributes(schema: Mapping[str, Any], *,
-                      integer: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
+def number_attributes(
+    schema: Mapping[str, Any], *, integer: bool
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``min``/``max``/``step`` for a number input, and hints for exclusive bounds."""
     hints = []
     above, below = _number(schema.get("exclusiveMinimum")), _number(schema.get("exclusiveMaximum"))

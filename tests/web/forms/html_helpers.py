@@ -11,8 +11,23 @@ import jinja2
 
 from app.web.forms import Form
 
-VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                  "source", "track", "wbr"})
+VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 TEMPLATES = jinja2.FileSystemLoader(Path(__file__).resolve().parents[3] / "templates")
 
 
@@ -43,8 +58,11 @@ class Element:
 
     def find_all(self, tag: str | None = None, **attrs: str) -> list[Element]:
         wanted = {name.rstrip("_").replace("_", "-"): value for name, value in attrs.items()}
-        return [e for e in self.walk() if (tag is None or e.tag == tag)
-                and all(e.attrs.get(k) == v for k, v in wanted.items())]
+        return [
+            e
+            for e in self.walk()
+            if (tag is None or e.tag == tag) and all(e.attrs.get(k) == v for k, v in wanted.items())
+        ]
 
     def find(self, tag: str | None = None, **attrs: str) -> Element:
         found = self.find_all(tag, **attrs)
@@ -109,15 +127,24 @@ def parse(html: str) -> Element:
 
 def environment() -> jinja2.Environment:
     """The options the dashboard's own environment uses."""
-    return jinja2.Environment(loader=TEMPLATES, autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=TEMPLATES,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 _MACROS = environment().get_template("forms/_form.html").module
 
 
-def render(form: Form, values: dict[str, list[str]] | None = None,
-           errors: dict[str, list[str]] | None = None, macro: str = "render_fields") -> Element:
+def render(
+    form: Form,
+    values: dict[str, list[str]] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    macro: str = "render_fields",
+) -> Element:
     """The parsed HTML of one of the form macros."""
     if macro == "render_mode_switch":
         return parse(str(_MACROS.render_mode_switch(form, values)))

@@ -14,31 +14,48 @@ from app.web.forms import build_form, encode_values, parse_submission
 OBJECT = {"type": "object"}
 
 
-@pytest.mark.parametrize("schema", [
-    {**OBJECT, "properties": {"a": {"$ref": "https://example.com/a.json"}}},
-    {**OBJECT, "$defs": {"n": {**OBJECT, "properties": {"next": {"$ref": "#/$defs/n"}}}},
-     "properties": {"head": {"$ref": "#/$defs/n"}}},
-    {**OBJECT, "properties": {"a": {"type": "string", "not": {"const": "x"}}}},
-    {**OBJECT, "properties": {"a": {"type": "string"}}, "patternProperties": {"^x": {}}},
-    {**OBJECT, "properties": {"a": {"type": "string"}},
-     "additionalProperties": {"type": "integer"}},
-    {**OBJECT, "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}},
-    {**OBJECT, "properties": {"a": {"type": "string"}}, "dependentSchemas": {"a": {}}},
-    {**OBJECT, "properties": {"a": {"type": "array", "prefixItems": [{"type": "string"}]}}},
-    {**OBJECT, "properties": {"a": {"type": "array", "items": {"type": "string"},
-                                    "contains": {"const": "x"}}}},
-    {**OBJECT, "properties": {"a": True}},
-    {**OBJECT, "properties": {"a": {}}},
-    {**OBJECT, "properties": {"a": {"type": ["string", "integer"]}}},
-    {**OBJECT, "properties": {"a": {"type": "string"}}, "required": ["b"]},
-    {**OBJECT, "properties": {"a": {"type": "boolean"}},
-     "if": {"properties": {"a": {"const": True}}}, "then": {"required": ["b"]}},
-    {"$dynamicRef": "#x"},
-    {"type": "object"},
-    True,
-    False,
-    None,
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {**OBJECT, "properties": {"a": {"$ref": "https://example.com/a.json"}}},
+        {
+            **OBJECT,
+            "$defs": {"n": {**OBJECT, "properties": {"next": {"$ref": "#/$defs/n"}}}},
+            "properties": {"head": {"$ref": "#/$defs/n"}},
+        },
+        {**OBJECT, "properties": {"a": {"type": "string", "not": {"const": "x"}}}},
+        {**OBJECT, "properties": {"a": {"type": "string"}}, "patternProperties": {"^x": {}}},
+        {
+            **OBJECT,
+            "properties": {"a": {"type": "string"}},
+            "additionalProperties": {"type": "integer"},
+        },
+        {**OBJECT, "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}},
+        {**OBJECT, "properties": {"a": {"type": "string"}}, "dependentSchemas": {"a": {}}},
+        {**OBJECT, "properties": {"a": {"type": "array", "prefixItems": [{"type": "string"}]}}},
+        {
+            **OBJECT,
+            "properties": {
+                "a": {"type": "array", "items": {"type": "string"}, "contains": {"const": "x"}}
+            },
+        },
+        {**OBJECT, "properties": {"a": True}},
+        {**OBJECT, "properties": {"a": {}}},
+        {**OBJECT, "properties": {"a": {"type": ["string", "integer"]}}},
+        {**OBJECT, "properties": {"a": {"type": "string"}}, "required": ["b"]},
+        {
+            **OBJECT,
+            "properties": {"a": {"type": "boolean"}},
+            "if": {"properties": {"a": {"const": True}}},
+            "then": {"required": ["b"]},
+        },
+        {"$dynamicRef": "#x"},
+        {"type": "object"},
+        True,
+        False,
+        None,
+    ],
+)
 def test_unsupported_constructs_become_a_json_editor(schema: Any) -> None:
     form = build_form(schema, server_fields=frozenset())
     assert form.kind == "json" and form.root is None and form.fallback
@@ -50,8 +67,11 @@ def test_unsupported_constructs_become_a_json_editor(schema: Any) -> None:
 
 
 def test_the_json_editor_starts_from_the_default_or_a_skeleton_and_validates() -> None:
-    schema = {**OBJECT, "properties": {"a": {"not": {"type": "null"}}, "n": {"type": "integer"}},
-              "required": ["a", "n"]}
+    schema = {
+        **OBJECT,
+        "properties": {"a": {"not": {"type": "null"}}, "n": {"type": "integer"}},
+        "required": ["a", "n"],
+    }
     form = build_form(schema)
     assert render(form).find("textarea", name="_json").raw_text == '{\n  "a": null,\n  "n": 0\n}'
     submission = post(form, {"_json": '{"a": 1, "n": "x"}'})
@@ -84,21 +104,37 @@ def test_switching_between_fields_and_json_keeps_what_was_typed() -> None:
     assert to_json.values == {"_mode": ["json"], "_json": ['{\n  "n": 5\n}']}
     back = post(form, {**{k: v[0] for k, v in to_json.values.items()}, "_action": "mode:fields"})
     assert (back.values, back.errors) == ({"f.n": ["5"]}, {})
-    assert render(form, {"f.n": ["5"]}, macro="render_mode_switch").find(
-        "button", name="_action")["value"] == "mode:json"
-    assert render(form, to_json.values, macro="render_mode_switch").find(
-        "button", name="_action")["value"] == "mode:fields"
+    assert (
+        render(form, {"f.n": ["5"]}, macro="render_mode_switch").find("button", name="_action")[
+            "value"
+        ]
+        == "mode:json"
+    )
+    assert (
+        render(form, to_json.values, macro="render_mode_switch").find("button", name="_action")[
+            "value"
+        ]
+        == "mode:fields"
+    )
     stuck = post(form, {"_mode": "json", "_json": '{"n": 5, "x": 1}', "_action": "mode:fields"})
     assert stuck.errors == {"": ["This JSON cannot be shown as form fields; edit it here."]}
 
 
 def test_local_refs_nullable_any_of_and_all_of_are_read_into_fields() -> None:
     schema = {
-        **OBJECT, "$defs": {"Color": {"enum": ["red", "blue"], "type": "string"},
-                            "Item": {**OBJECT, "properties": {"name": {"type": "string"}}}},
-        "allOf": [{"properties": {"color": {"$ref": "#/$defs/Color", "title": "Colour"}}},
-                  {"properties": {"size": {"anyOf": [{"type": "integer"}, {"type": "null"}],
-                                           "default": None}}}],
+        **OBJECT,
+        "$defs": {
+            "Color": {"enum": ["red", "blue"], "type": "string"},
+            "Item": {**OBJECT, "properties": {"name": {"type": "string"}}},
+        },
+        "allOf": [
+            {"properties": {"color": {"$ref": "#/$defs/Color", "title": "Colour"}}},
+            {
+                "properties": {
+                    "size": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None}
+                }
+            },
+        ],
         "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/Item"}}},
     }
     form = build_form(schema)
@@ -107,7 +143,10 @@ def test_local_refs_nullable_any_of_and_all_of_are_read_into_fields() -> None:
     assert [r["value"] for r in page.find_all("input", name="f.color")] == ["red", "blue"]
     assert page.find("fieldset", id="f-color").find("legend").text == "Colour"
     assert accepted(form, {"f.color": "blue", "f.size": "", "f.items.0.name": "x"}) == {
-        "color": "blue", "size": None, "items": [{"name": "x"}]}
+        "color": "blue",
+        "size": None,
+        "items": [{"name": "x"}],
+    }
 
 
 def test_a_scalar_root_is_one_field_named_f() -> None:
@@ -130,12 +169,26 @@ def test_encode_values_is_none_for_what_the_fields_cannot_say() -> None:
     assert encode_values(build_form(True), {}) is None
 
 
-@pytest.mark.parametrize("data", [
-    None, 42, "text", [], {"_action": 5}, {"f.n": [None, object()]},
-    {"f.n": "1" * 10_000}, {"_mode": "json", "_json": "1" * 5000}, {"_action": "add:"},
-    {"_action": "remove:"}, {"_action": "remove:n/x"}, {"_action": "mode:nope"},
-    {"_action": "remove:n/²"}, {"_action": "add:n/²"}, {"f.n._rows": "²"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        42,
+        "text",
+        [],
+        {"_action": 5},
+        {"f.n": [None, object()]},
+        {"f.n": "1" * 10_000},
+        {"_mode": "json", "_json": "1" * 5000},
+        {"_action": "add:"},
+        {"_action": "remove:"},
+        {"_action": "remove:n/x"},
+        {"_action": "mode:nope"},
+        {"_action": "remove:n/²"},
+        {"_action": "add:n/²"},
+        {"f.n._rows": "²"},
+    ],
+)
 def test_parse_submission_never_raises(data: Any) -> None:
     form = build_form({**OBJECT, "properties": {"n": {"type": "integer"}}})
     submission = parse_submission(form, data, server_values={})
@@ -153,19 +206,28 @@ def test_a_starlette_style_multidict_is_read_with_getlist() -> None:
         def getlist(self, key: str) -> list[str]:
             return [v for k, v in self.pairs if k == key]
 
-    form = build_form({**OBJECT, "properties": {"t": {"type": "array",
-                                                      "items": {"enum": ["a", "b"]}}}})
-    submission = parse_submission(form, MultiDict([("f.t", "a"), ("f.t", "b")]),
-                                  server_values={})
+    form = build_form(
+        {**OBJECT, "properties": {"t": {"type": "array", "items": {"enum": ["a", "b"]}}}}
+    )
+    submission = parse_submission(form, MultiDict([("f.t", "a"), ("f.t", "b")]), server_values={})
     assert submission.payload == {"t": ["a", "b"]}
 
 
 def test_a_recursive_ref_is_refused_without_recursing_forever(
-        caplog: pytest.LogCaptureFixture) -> None:
-    tree = {"$defs": {"node": {**OBJECT, "properties": {
-        "name": {"type": "string"},
-        "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}},
-        "$ref": "#/$defs/node"}
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tree = {
+        "$defs": {
+            "node": {
+                **OBJECT,
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+            }
+        },
+        "$ref": "#/$defs/node",
+    }
     form = build_form(tree)
     assert form.kind == "json" and form.fallback == "a recursive or non-local $ref"
     assert not caplog.records

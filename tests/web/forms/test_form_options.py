@@ -35,7 +35,8 @@ def test_an_enum_of_more_options_is_a_select_with_an_empty_choice() -> None:
 def test_an_unknown_option_is_an_error() -> None:
     form = form_of({"priority": {"enum": ["low", "high"]}})
     assert post(form, {"f.priority": "urgent"}).errors == {
-        "priority": ["Choose one of the options."]}
+        "priority": ["Choose one of the options."]
+    }
 
 
 def test_mixed_enum_values_post_as_json_and_come_back_with_their_types() -> None:
@@ -48,29 +49,43 @@ def test_mixed_enum_values_post_as_json_and_come_back_with_their_types() -> None
 
 
 def test_titled_constants_in_a_one_of_are_an_enum_with_labels() -> None:
-    form = form_of({"level": {"oneOf": [{"const": 1, "title": "Low"},
-                                        {"const": 2, "title": "High"}]}})
+    form = form_of(
+        {"level": {"oneOf": [{"const": 1, "title": "Low"}, {"const": 2, "title": "High"}]}}
+    )
     page = render(form)
     assert [page.label_for(r).text for r in page.find_all("input", name="f.level")] == [
-        "Low", "High"]
+        "Low",
+        "High",
+    ]
     assert accepted(form, {"f.level": "2"}) == {"level": 2}
 
 
 def test_a_nullable_boolean_is_yes_no_and_empty_is_null() -> None:
     form = form_of({"ok": {"type": ["boolean", "null"]}})
-    assert [r["value"] for r in render(form).find_all("input", name="f.ok")] == [
-        "true", "false"]
+    assert [r["value"] for r in render(form).find_all("input", name="f.ok")] == ["true", "false"]
     assert accepted(form, {"f.ok": "false"}) == {"ok": False}
     assert accepted(form, {}) == {"ok": None}
 
 
 def test_an_array_of_enums_is_a_checkbox_group_posting_repeated_names() -> None:
-    form = form_of({"tags": {"type": "array", "items": {"enum": ["red", "green", "blue"]},
-                             "uniqueItems": True, "default": ["green"]}}, ["tags"])
+    form = form_of(
+        {
+            "tags": {
+                "type": "array",
+                "items": {"enum": ["red", "green", "blue"]},
+                "uniqueItems": True,
+                "default": ["green"],
+            }
+        },
+        ["tags"],
+    )
     page = render(form)
     boxes = page.find_all("input", name="f.tags")
     assert [(b["type"], b["value"], b.has("checked")) for b in boxes] == [
-        ("checkbox", "red", False), ("checkbox", "green", True), ("checkbox", "blue", False)]
+        ("checkbox", "red", False),
+        ("checkbox", "green", True),
+        ("checkbox", "blue", False),
+    ]
     assert_well_formed(page)
     assert accepted(form, {"f.tags": ["red", "blue"]}) == {"tags": ["red", "blue"]}
     assert accepted(form, {}) == {"tags": []}  # required: nothing ticked is the empty list

@@ -6,20 +6,36 @@ from __future__ import annotations
 from form_helpers import accepted, form_of, post
 from html_helpers import assert_well_formed, render
 
-LINES = {"type": "array", "title": "Lines", "items": {
-    "type": "object", "title": "Line",
-    "properties": {"sku": {"type": "string"}, "price": {"type": "number", "minimum": 0},
-                   "qty": {"type": "integer", "default": 1}},
-    "required": ["sku", "price"]}}
+LINES = {
+    "type": "array",
+    "title": "Lines",
+    "items": {
+        "type": "object",
+        "title": "Line",
+        "properties": {
+            "sku": {"type": "string"},
+            "price": {"type": "number", "minimum": 0},
+            "qty": {"type": "integer", "default": 1},
+        },
+        "required": ["sku", "price"],
+    },
+}
 
 
 def test_rows_post_with_indexed_names_and_become_a_list() -> None:
     form = form_of({"lines": LINES})
-    payload = accepted(form, {"f.lines._rows": "2", "f.lines.0.sku": "A", "f.lines.0.price": "2",
-                              "f.lines.1.sku": "B", "f.lines.1.price": "0.5",
-                              "f.lines.1.qty": "4"})
-    assert payload == {"lines": [{"sku": "A", "price": 2},
-                                 {"sku": "B", "price": 0.5, "qty": 4}]}
+    payload = accepted(
+        form,
+        {
+            "f.lines._rows": "2",
+            "f.lines.0.sku": "A",
+            "f.lines.0.price": "2",
+            "f.lines.1.sku": "B",
+            "f.lines.1.price": "0.5",
+            "f.lines.1.qty": "4",
+        },
+    )
+    assert payload == {"lines": [{"sku": "A", "price": 2}, {"sku": "B", "price": 0.5, "qty": 4}]}
 
 
 def test_each_row_renders_with_a_remove_button_and_the_list_with_an_add_button() -> None:
@@ -50,10 +66,21 @@ def test_add_re_renders_with_one_more_row_prefilled_from_defaults_and_sends_noth
 
 def test_remove_drops_the_row_and_moves_the_later_ones_up() -> None:
     form = form_of({"lines": LINES})
-    submission = post(form, {"f.lines._rows": "3", "f.lines.0.sku": "A", "f.lines.1.sku": "B",
-                             "f.lines.2.sku": "C", "_action": "remove:lines/1"})
-    assert submission.values == {"f.lines._rows": ["2"], "f.lines.0.sku": ["A"],
-                                 "f.lines.1.sku": ["C"]}
+    submission = post(
+        form,
+        {
+            "f.lines._rows": "3",
+            "f.lines.0.sku": "A",
+            "f.lines.1.sku": "B",
+            "f.lines.2.sku": "C",
+            "_action": "remove:lines/1",
+        },
+    )
+    assert submission.values == {
+        "f.lines._rows": ["2"],
+        "f.lines.0.sku": ["A"],
+        "f.lines.1.sku": ["C"],
+    }
 
 
 def test_a_button_for_a_row_that_is_not_there_is_a_form_error() -> None:
@@ -75,8 +102,10 @@ def test_rows_of_scalars_and_errors_inside_a_row() -> None:
     form = form_of({"scores": {"type": "array", "items": {"type": "integer", "minimum": 0}}})
     assert accepted(form, {"f.scores.0": "3", "f.scores.1": "4"}) == {"scores": [3, 4]}
     submission = post(form, {"f.scores._rows": "3", "f.scores.0": "1", "f.scores.1": "-1"})
-    assert submission.errors == {"scores/1": ["Must be at least 0."],
-                                 "scores/2": ["Fill in this row or remove it."]}
+    assert submission.errors == {
+        "scores/1": ["Must be at least 0."],
+        "scores/2": ["Fill in this row or remove it."],
+    }
     page = render(form, submission.values, submission.errors)
     assert page.find("input", name="f.scores.1")["aria-invalid"] == "true"
     assert page.by_id("f-scores-1--error").text == "Must be at least 0."
@@ -84,8 +113,7 @@ def test_rows_of_scalars_and_errors_inside_a_row() -> None:
 
 def test_errors_inside_object_rows_are_keyed_by_the_row_path() -> None:
     form = form_of({"lines": LINES})
-    submission = post(form, {"f.lines._rows": "1", "f.lines.0.sku": "A",
-                             "f.lines.0.price": "-2"})
+    submission = post(form, {"f.lines._rows": "1", "f.lines.0.sku": "A", "f.lines.0.price": "-2"})
     assert submission.errors == {"lines/0/price": ["Must be at least 0."]}
     page = render(form, submission.values, submission.errors)
     assert page.find("input", name="f.lines.0.price")["value"] == "-2"
@@ -93,30 +121,48 @@ def test_errors_inside_object_rows_are_keyed_by_the_row_path() -> None:
 
 
 def test_a_required_list_with_min_items_starts_with_that_many_rows() -> None:
-    form = form_of({"names": {"type": "array", "items": {"type": "string"}, "minItems": 2}},
-                   ["names"])
+    form = form_of(
+        {"names": {"type": "array", "items": {"type": "string"}, "minItems": 2}}, ["names"]
+    )
     page = render(form)
     assert len(page.find_all("input", type="text")) == 2
     assert not page.find_all("button", value="remove:names/0")
 
 
 def test_a_nested_object_is_a_fieldset_with_a_legend() -> None:
-    form = form_of({"address": {"type": "object", "title": "Address", "properties": {
-        "city": {"type": "string"}, "zip": {"type": "string"}}, "required": ["city"]}},
-        ["address"])
+    form = form_of(
+        {
+            "address": {
+                "type": "object",
+                "title": "Address",
+                "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
+                "required": ["city"],
+            }
+        },
+        ["address"],
+    )
     page = render(form)
     fieldset = page.find("fieldset", id="f-address")
     assert fieldset.find("legend").text == "Address *"
     assert fieldset.find("input", name="f.address.city").has("required")
     assert accepted(form, {"f.address.city": "Lyon", "f.address.zip": ""}) == {
-        "address": {"city": "Lyon"}}
+        "address": {"city": "Lyon"}
+    }
     assert post(form, {"f.address.city": ""}).errors == {
-        "address/city": ["This field is required."]}
+        "address/city": ["This field is required."]
+    }
 
 
 def test_an_optional_nested_object_left_blank_is_left_out_and_not_required_by_the_browser() -> None:
-    form = form_of({"address": {"type": "object", "properties": {"city": {"type": "string"}},
-                                "required": ["city"]}})
+    form = form_of(
+        {
+            "address": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            }
+        }
+    )
     page = render(form)
     city = page.find("input", name="f.address.city")
     assert not city.has("required") and city["aria-required"] == "true"

@@ -9,8 +9,18 @@ from app.web.forms import build_form, encode_values
 
 
 def test_a_string_is_a_text_input_labelled_by_its_title_with_its_limits() -> None:
-    form = form_of({"code": {"type": "string", "title": "Cost centre", "minLength": 2,
-                             "maxLength": 8, "pattern": "^[A-Z]+$"}}, ["code"])
+    form = form_of(
+        {
+            "code": {
+                "type": "string",
+                "title": "Cost centre",
+                "minLength": 2,
+                "maxLength": 8,
+                "pattern": "^[A-Z]+$",
+            }
+        },
+        ["code"],
+    )
     page = render(form)
     field = page.find("input", name="f.code")
     assert field["type"] == "text"
@@ -31,14 +41,33 @@ def test_a_property_without_title_is_labelled_by_its_humanized_name() -> None:
 
 
 def test_formats_choose_the_input_type() -> None:
-    form = form_of({name: {"type": "string", "format": fmt} for name, fmt in [
-        ("email", "email"), ("site", "uri"), ("day", "date"), ("at", "date-time"),
-        ("clock", "time"), ("notes", "textarea"), ("other", "hostname")]})
+    form = form_of(
+        {
+            name: {"type": "string", "format": fmt}
+            for name, fmt in [
+                ("email", "email"),
+                ("site", "uri"),
+                ("day", "date"),
+                ("at", "date-time"),
+                ("clock", "time"),
+                ("notes", "textarea"),
+                ("other", "hostname"),
+            ]
+        }
+    )
     page = render(form)
-    types = {name: page.find("input", name=f"f.{name}")["type"]
-             for name in ("email", "site", "day", "at", "clock", "other")}
-    assert types == {"email": "email", "site": "url", "day": "date", "at": "datetime-local",
-                     "clock": "time", "other": "text"}
+    types = {
+        name: page.find("input", name=f"f.{name}")["type"]
+        for name in ("email", "site", "day", "at", "clock", "other")
+    }
+    assert types == {
+        "email": "email",
+        "site": "url",
+        "day": "date",
+        "at": "datetime-local",
+        "clock": "time",
+        "other": "text",
+    }
     assert page.find("textarea", name="f.notes")
     assert_well_formed(page)
 
@@ -60,8 +89,13 @@ def test_a_date_time_is_entered_as_local_input_and_sent_as_utc() -> None:
 
 
 def test_an_empty_optional_input_leaves_the_property_out_unless_null_is_allowed() -> None:
-    form = form_of({"note": {"type": "string"}, "reason": {"type": ["string", "null"]},
-                    "size": {"type": "integer"}})
+    form = form_of(
+        {
+            "note": {"type": "string"},
+            "reason": {"type": ["string", "null"]},
+            "size": {"type": "integer"},
+        }
+    )
     assert accepted(form, {"f.note": "", "f.reason": "", "f.size": ""}) == {"reason": None}
 
 
@@ -77,13 +111,21 @@ def test_an_empty_required_input_is_an_error_next_to_it() -> None:
 
 
 def test_numbers_have_min_max_and_step_and_parse_to_json_numbers() -> None:
-    form = form_of({"amount": {"type": "number", "minimum": 0, "maximum": 1000.5},
-                    "count": {"type": "integer"},
-                    "cents": {"type": "number", "multipleOf": 0.01}})
+    form = form_of(
+        {
+            "amount": {"type": "number", "minimum": 0, "maximum": 1000.5},
+            "count": {"type": "integer"},
+            "cents": {"type": "number", "multipleOf": 0.01},
+        }
+    )
     page = render(form)
     amount = page.find("input", name="f.amount")
     assert (amount["type"], amount["min"], amount["max"], amount["step"]) == (
-        "number", "0", "1000.5", "any")
+        "number",
+        "0",
+        "1000.5",
+        "any",
+    )
     assert page.find("input", name="f.count")["step"] == "1"
     assert page.find("input", name="f.cents")["step"] == "0.01"
     payload = accepted(form, {"f.amount": "12.5", "f.count": "3", "f.cents": "0.25"})
@@ -95,8 +137,10 @@ def test_numbers_have_min_max_and_step_and_parse_to_json_numbers() -> None:
 def test_a_number_that_is_not_one_is_an_error_and_the_text_is_kept() -> None:
     form = form_of({"amount": {"type": "number"}, "count": {"type": "integer", "maximum": 5}})
     submission = post(form, {"f.amount": "12,5", "f.count": "2.5"})
-    assert submission.errors == {"amount": ["Must be a number."],
-                                 "count": ["Must be a whole number."]}
+    assert submission.errors == {
+        "amount": ["Must be a number."],
+        "count": ["Must be a whole number."],
+    }
     assert submission.values["f.amount"] == ["12,5"]
     assert post(form, {"f.count": "9"}).errors == {"count": ["Must be at most 5."]}
     assert post(form, {"f.amount": "1e999"}).errors == {"amount": ["Must be a smaller number."]}
@@ -115,8 +159,7 @@ def test_a_boolean_is_a_checkbox_and_unchecked_means_false() -> None:
 
 
 def test_a_default_prefills_and_a_description_is_linked_help() -> None:
-    form = form_of({"city": {"type": "string", "default": "Lyon",
-                             "description": "Where it ships"}})
+    form = form_of({"city": {"type": "string", "default": "Lyon", "description": "Where it ships"}})
     page = render(form)
     field = page.find("input", name="f.city")
     assert field["value"] == "Lyon"
@@ -124,13 +167,19 @@ def test_a_default_prefills_and_a_description_is_linked_help() -> None:
 
 
 def test_a_read_only_field_shows_its_default_and_ignores_the_client() -> None:
-    form = form_of({"currency": {"type": "string", "readOnly": True, "default": "EUR"},
-                    "amount": {"type": "number"}})
+    form = form_of(
+        {
+            "currency": {"type": "string", "readOnly": True, "default": "EUR"},
+            "amount": {"type": "number"},
+        }
+    )
     page = render(form)
     field = page.find("input", name="f.currency")
     assert (field["value"], field.has("readonly")) == ("EUR", True)
     assert accepted(form, {"f.currency": "USD", "f.amount": "1"}) == {
-        "currency": "EUR", "amount": 1}
+        "currency": "EUR",
+        "amount": 1,
+    }
 
 
 def test_two_forms_on_one_page_keep_their_ids_apart_with_an_id_prefix() -> None:

@@ -65,8 +65,9 @@ def _post(form: Any, data: Any) -> tuple[dict[str, list[str]], str]:
 
 @pytest.mark.skipif(not SUITE.is_dir(), reason="the JSON Schema Test Suite is not on this machine")
 @pytest.mark.parametrize("path", FILES, ids=[path.stem for path in FILES])
-def test_every_case_is_accepted_exactly_when_valid(path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_every_case_is_accepted_exactly_when_valid(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="app.web.forms")
     mismatches = []
     for group in json.loads(path.read_text()):
@@ -78,8 +79,7 @@ def test_every_case_is_accepted_exactly_when_valid(path: Path,
             # answers with an error, never an exception.
             assert form.kind == "json"
             for case in group["tests"]:
-                submission = parse_submission(form, _post(form, case["data"])[0],
-                                              server_values={})
+                submission = parse_submission(form, _post(form, case["data"])[0], server_values={})
                 assert submission.errors and not submission.valid
             continue
         for case in group["tests"]:
@@ -87,11 +87,15 @@ def test_every_case_is_accepted_exactly_when_valid(path: Path,
                 continue
             values, route = _post(form, case["data"])
             submission = parse_submission(form, values, server_values={})
-            accepted = not submission.errors and submission.valid and _same(
-                submission.payload, case["data"])
+            accepted = (
+                not submission.errors
+                and submission.valid
+                and _same(submission.payload, case["data"])
+            )
             if accepted != case["valid"]:
-                mismatches.append((group["description"], case["description"], route,
-                                   form.kind, submission.errors))
+                mismatches.append(
+                    (group["description"], case["description"], route, form.kind, submission.errors)
+                )
             if route == "fields":
                 assert_well_formed(render(form, values, submission.errors))
     assert not mismatches, "\n".join(map(repr, mismatches))
