@@ -69,7 +69,7 @@ class Listener:
                 conn = await asyncpg.connect(
                     self.dsn, server_settings={"application_name": self.name}
                 )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # refused, unreachable, timed out: try again
                 delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 failures += 1
                 log.warning(
@@ -88,7 +88,7 @@ class Listener:
                 self.connected.set()
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # the connection broke: a new one
                 log.warning("LISTEN failed (%s); reconnecting", type(exc).__name__)
             finally:
                 self.connected.clear()

@@ -135,7 +135,7 @@ class PostgresDatabase:
                     [channel for channel, _ in batch],
                     [payload for _, payload in batch],
                 )
-        except (OSError, asyncpg.PostgresError):
+        except Exception:  # whatever it is, the loop goes on: the next batch may pass
             log.warning(
                 "%d notifications were not sent; the poll makes up for them",
                 len(batch),
