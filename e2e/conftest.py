@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Helpers shared with tests/ (processes.py, oidc_idp.py), importable before e2e_harness
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 from e2e_harness import (
     SERIOUS,
     STENT_DESK,
@@ -26,8 +30,6 @@ from e2e_harness import (
 from playwright.sync_api import BrowserContext, Page, expect
 
 E2E = Path(__file__).resolve().parent
-# Helpers shared with tests/ (the test OpenID Connect provider: tests/oidc_idp.py).
-sys.path.insert(0, str(E2E.parent / "tests"))
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = E2E / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [

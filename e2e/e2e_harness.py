@@ -11,12 +11,10 @@ import importlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Response, WebError
+from processes import healthy, stop, wait_until
 
 from app.engine import ExecutionState, SignalReceipt, SignalRecord, Stent, WaitInfo
 
@@ -101,34 +100,10 @@ def serving(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_healthy(url, process, log)
+        wait_until(healthy(url), process, log, "stent-desk serve", timeout=20)
         yield Server(url, database_url, log)
     finally:
         stop(process)
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"stent-desk serve did not become healthy; its log:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 # ---------------------------------------------------------------------------- executions

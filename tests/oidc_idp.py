@@ -9,20 +9,18 @@ authorization code flow the way a browser would: about 0.3 s a login.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from bs4 import BeautifulSoup, Tag
+from processes import stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 IDP_DIR = ROOT / "e2e" / "idp"
@@ -86,35 +84,10 @@ def running_idp(
             args, cwd=IDP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        _wait_for_discovery(issuer, process, log)
+        wait_until(_discovered(issuer), process, log, "the test IdP", timeout=20)
         yield Idp(issuer, CLIENT_ID, CLIENT_SECRET, log, process.pid)
     finally:
-        _stop(process)
-
-
-def _wait_for_discovery(issuer: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(
-                f"{issuer}/.well-known/openid-configuration", timeout=1
-            ) as response:
-                if json.load(response).get("issuer") == issuer:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the test IdP did not start; its log:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        stop(process)
 
 
 def sso_client(app: object, idp: Idp, client_address: str = "203.0.113.7") -> httpx.AsyncClient:
@@ -168,3 +141,14 @@ async def _answer(
     if "login" in fields:
         fields |= {"login": login, "password": "any password will do"}
     return await client.post(page.url.join(str(form["action"])), data=fields)
+
+
+def _discovered(issuer: str) -> Callable[[], bool]:
+    """A probe: the provider's discovery document names ``issuer``."""
+
+    def probe() -> bool:
+        url = f"{issuer}/.well-known/openid-configuration"
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(json.load(response).get("issuer") == issuer)
+
+    return probe

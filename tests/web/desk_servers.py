@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from processes import healthy, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,30 +50,8 @@ def running_servers(database_url: str, count: int, logs: Path, **env: str) -> It
                 )
             urls.append(f"http://127.0.0.1:{port}")
         for index, (url, process) in enumerate(zip(urls, processes, strict=True)):
-            _wait_until_healthy(url, process, logs / f"server{index}.log")
+            wait_until(healthy(url), process, logs / f"server{index}.log", "stent-desk serve")
         yield urls
     finally:
         for process in processes:
-            _stop(process)
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"stent-desk serve did not become healthy; its log:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            stop(process)
