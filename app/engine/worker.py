@@ -23,6 +23,7 @@ from .timers import TimerService
 
 log = logging.getLogger("stent")
 RECENT_RESULTS = 10_000
+SAFETY_POLL_SECONDS = 2.0  # the poll's period while notifications are heard
 
 
 class Worker:
@@ -390,14 +391,23 @@ class Worker:
 
     # ------------------------------------------------------------------ housekeeping
     async def _housekeeping(self) -> None:
-        """Evict idle executions and notice what other processes wrote, periodically."""
+        """Evict idle executions and notice what other processes wrote, periodically.
+
+        While PostgreSQL's notifications are heard, the poll is only a safety net and runs
+        every ``SAFETY_POLL_SECONDS``; otherwise (SQLite, or the LISTEN connection down)
+        every ``poll_interval``.
+        """
+        polled = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             for eid, run in list(self._runs.items()):
                 if run.idle and now - run.last_active >= self.idle_eviction_seconds:
                     await self.evict(eid, timeout=0)
-            await self._poll_others()
+            listening = self._listener is not None and self._listener.connected.is_set()
+            if not listening or now - polled >= max(self.poll_interval, SAFETY_POLL_SECONDS):
+                polled = now
+                await self._poll_others()
 
     def _evict_oldest_idle(self) -> None:
         """Keep at most ``max_resident`` executions in memory, dropping the least active."""
