@@ -199,6 +199,14 @@ async def list_executions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def list_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the worker processes sharing the database (replicas, restarts, takeovers)."""
+    async with executor(settings, run_worker=False) as stent:
+        items = await stent.workers()
+    print(out.workers_table(items) if items else "No worker process is running.")
+    return 0
+
+
 async def show(args: argparse.Namespace, settings: Settings) -> int:
     """Print one execution with its steps, open waits and signals."""
     async with executor(settings, run_worker=False) as stent:
@@ -277,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     waiting.add_argument("--waiting", dest="waiting", action="store_const", const=True)
     waiting.add_argument("--not-waiting", dest="waiting", action="store_const", const=False)
     lister.add_argument("--limit", type=positive_int, default=50)
+    command("workers", list_workers, "list the worker processes sharing the database")
     shower = command("show", show, "show an execution, its steps, waits and signals")
     shower.add_argument("id")
     sender = command("signal", send, "send a signal to an execution")

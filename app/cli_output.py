@@ -15,6 +15,7 @@ from app.engine import (
     SignalRecord,
     StepRecord,
     WaitInfo,
+    WorkerInfo,
 )
 
 NONE = "-"
@@ -86,6 +87,23 @@ def executions_table(items: Sequence[ExecutionSummary]) -> str:
     """The rows of ``list_executions``."""
     rows = [(e.id, e.workflow, e.state, str(e.open_waits), iso(e.created_at)) for e in items]
     return table(("ID", "WORKFLOW", "STATE", "OPEN WAITS", "CREATED"), rows)
+
+
+def workers_table(items: Sequence[WorkerInfo]) -> str:
+    """The rows of ``workers``: every process sharing the database."""
+    rows = [
+        (
+            w.id,
+            w.host,
+            str(w.pid),
+            iso(w.started_at),
+            f"{w.heartbeat_age:.1f} s ago",
+            str(w.executions),
+            "alive" if w.alive else "LEASE EXPIRED",
+        )
+        for w in items
+    ]
+    return table(("WORKER", "HOST", "PID", "STARTED", "HEARTBEAT", "EXECUTIONS", "STATE"), rows)
 
 
 def execution_text(state: ExecutionState) -> str:

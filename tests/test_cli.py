@@ -324,3 +324,29 @@ def test_forwarded_client_addresses_count_only_from_trusted_proxies(
     # through a trusted proxy the third attempt is another client's first; without one,
     # all three come from the proxy's address and the third is over the limit
     assert (statuses[2] == 429) == (third == "refused"), statuses
+
+
+async def test_workers_lists_the_running_server_with_the_executions_it_owns(
+    env: dict[str, str], db_url: str, flows: ModuleType, serve: subprocess.Popen[str]
+) -> None:
+    await start_expense(db_url, flows)  # then handed back: the server claims it
+    deadline = time.monotonic() + 20
+    while True:
+        rows = desk(env, "workers").stdout.splitlines()
+        if len(rows) == 2 and rows[1].split()[-2:] == ["1", "alive"]:
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.2)
+    assert rows[0].split() == [
+        "WORKER",
+        "HOST",
+        "PID",
+        "STARTED",
+        "HEARTBEAT",
+        "EXECUTIONS",
+        "STATE",
+    ]
+    assert rows[1].split()[2] == str(serve.pid)
+    serve.terminate()
+    serve.wait(timeout=30)
+    assert desk(env, "workers").stdout.strip() == "No worker process is running."

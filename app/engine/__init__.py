@@ -32,6 +32,7 @@ from .records import (
     SignalRecord,
     StepRecord,
     WaitInfo,
+    WorkerInfo,
 )
 from .registry import DurableFunction, RetryPolicy, Signal
 from .result import Result
@@ -63,5 +64,6 @@ __all__ = [
     "StepRecord",
     "WaitClosed",
     "WaitInfo",
+    "WorkerInfo",
     "WorkflowNotRegistered",
 ]

@@ -28,6 +28,7 @@ from .records import (
     SignalRecord,
     StepRecord,
     WaitFilter,
+    WorkerInfo,
 )
 from .registry import DurableFunction, RetryPolicy
 from .replay import MISSING
@@ -409,6 +410,13 @@ class Stent:
     async def _require(self, execution_id: str) -> None:
         if await self.db.read(queries.execution_row, execution_id) is None:
             raise ExecutionNotFound(execution_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The worker processes sharing this database, with their heartbeats and how many
+        unfinished executions each owns (for operators: ``stent-desk workers``)."""
+        return await self.db.read(  # type: ignore[no-any-return]
+            queries.workers, self.lease_seconds
+        )
 
     def resident(self) -> list[str]:
         """Ids of the executions currently held in memory."""

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, func, or_, select, tuple_
 
 from . import codec, outcomes
 from .errors import ExecutionNotFound
+from .leases import db_now
 from .records import (
     ExecutionDetail,
     ExecutionState,
@@ -21,12 +22,14 @@ from .records import (
     StepRecord,
     WaitFilter,
     WaitInfo,
+    WorkerInfo,
 )
 from .tables import executions as ex
 from .tables import refusals as rf
 from .tables import signals as sg
 from .tables import steps as st
 from .tables import wait_approvers as wa
+from .tables import workers as wk
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -318,3 +321,28 @@ def execution_detail(conn: Connection, eid: str) -> ExecutionDetail:
     return ExecutionDetail(
         state_of(conn, eid), steps_of(conn, eid), signals_of(conn, eid), refusals_of(conn, eid)
     )
+
+
+def workers(conn: Connection, lease_seconds: float) -> list[WorkerInfo]:
+    """Every registered worker process, oldest first, with how many unfinished executions
+    it owns and how long ago it last renewed its leases."""
+    owned = (
+        select(func.count())
+        .where(and_(ex.c.lease_owner == wk.c.id, ex.c.state.in_(("pending", "running"))))
+        .scalar_subquery()
+    )
+    age = (db_now() - wk.c.heartbeat_at).label("age")
+    rows = conn.execute(select(wk, age, owned.label("owned")).order_by(wk.c.started_at))
+    return [
+        WorkerInfo(
+            r.id,
+            r.host,
+            r.pid,
+            r.started_at,
+            r.heartbeat_at,
+            float(r.age),
+            int(r.owned),
+            float(r.age) <= lease_seconds,
+        )
+        for r in rows
+    ]

@@ -142,6 +142,23 @@ class ExecutionSummary:
 
 
 @dataclass(frozen=True)
+class WorkerInfo:
+    """A worker process sharing the database (``Stent.workers``)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    # seconds since its last heartbeat, by the database's clock
+    heartbeat_age: float
+    # its unfinished executions
+    executions: int
+    # False once its heartbeat is older than the lease: its executions are being taken over
+    alive: bool
+
+
+@dataclass(frozen=True)
 class WaitFilter:
     """Which open waits to list: by workflow, signal name, age and execution id prefix."""
 
