@@ -278,3 +278,15 @@ async def test_a_restart_takes_a_dead_predecessors_executions_at_once_not_a_live
             while set((await owners(restarted, eids[:2])).values()) != {restarted.worker_id}:
                 await asyncio.sleep(0.02)
         assert set((await owners(restarted, eids[2:])).values()) == {"alive"}
+
+
+async def test_workers_lists_every_process_with_the_executions_it_owns(db_url: str) -> None:
+    async with cluster(db_url, 2) as (first, second, client):
+        for member, count in ((first, 2), (second, 3)):
+            for n in range(count):
+                await member.dispatch(approve_then_record, f"{member.worker_id}-{n}")
+        listed = {w.id: w for w in await client.workers()}
+        assert set(listed) == {first.worker_id, second.worker_id}
+        assert listed[first.worker_id].executions == 2
+        assert listed[second.worker_id].executions == 3
+        assert all(w.alive and 0 <= w.heartbeat_age < 15 for w in listed.values())
