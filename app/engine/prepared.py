@@ -81,11 +81,6 @@ class Tx:
         """A PostgreSQL notification to send once committed; SQLite has none (its
         workers poll), so nothing here."""
 
-    @property
-    def dialect_name(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return str(self._dialect.name)
-
     def raw(self, sql: str) -> None:
         """Transaction control (BEGIN, SAVEPOINT, ...), spelled the same on both databases."""
         self._cursor.execute(sql)

@@ -36,11 +36,6 @@ def _compiled(schema_text: str) -> PayloadValidator:
     return PayloadValidator(json.loads(schema_text))
 
 
-def validator_for(schema: dict[str, Any] | bool) -> PayloadValidator:
-    """A cached validator for ``schema`` (schemas repeat: one per wait kind)."""
-    return _compiled(json.dumps(schema, sort_keys=True))
-
-
 def validator_for_text(schema_text: str) -> PayloadValidator:
     """A cached validator for a schema stored as JSON text (no re-encoding per check)."""
     return _compiled(schema_text)

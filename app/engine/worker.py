@@ -427,11 +427,6 @@ class Worker:
         since, self._poll_since = self._poll_since - 1.0, self.clock()
         for row in await self.db.read_tx(worker_queries.changes, since, self.worker_id):
             await self._notice(row)
-        for eid in [eid for eid in self._finished if eid not in self._runs]:
-            # waited for here (``wait_for``) but run by another process
-            row = await self.db.read_tx(worker_queries.change_of, eid)
-            if row is not None and row.state in FINISHED_STATES:
-                await self._notice(row)
 
     async def _notice(self, row: Any) -> None:
         """Act on an execution's row (``queries.changed_since``) that may have changed."""

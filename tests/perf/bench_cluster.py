@@ -62,7 +62,7 @@ def log(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------- child
-async def child(url: str, count: int, senders: int, out: Path) -> None:
+async def child(url: str, count: int, senders: int, out: Path, pace_ms: float = 0.0) -> None:
     """One worker process: start ``count`` waiting executions, then send what it is told."""
     async with Stent(url, poll_interval=float(os.environ.get("BENCH_POLL", "0.5"))) as executor:
         ids = list(
@@ -78,7 +78,7 @@ async def child(url: str, count: int, senders: int, out: Path) -> None:
         targets = iter(json.loads(share.read_text()))
         sent_at: dict[str, float] = {}
 
-        pace = float(os.environ.get("BENCH_PACE_MS", "0")) / 1000
+        pace = pace_ms / 1000
 
         async def sender() -> None:
             for eid in targets:
@@ -104,7 +104,9 @@ def _open_waits(conn: Any, ids: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- parent
-def start_child(url: str, count: int, senders: int, out: Path) -> subprocess.Popen[str]:
+def start_child(
+    url: str, count: int, senders: int, out: Path, pace_ms: float
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -116,6 +118,8 @@ def start_child(url: str, count: int, senders: int, out: Path) -> subprocess.Pop
             str(count),
             "--senders",
             str(senders),
+            "--pace-ms",
+            str(pace_ms),
             "--out",
             str(out),
         ],
@@ -171,10 +175,12 @@ def postgres_pids() -> list[int]:
     return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
 
 
-def run(url: str, processes: int, count: int, senders: int, work: Path) -> dict[str, float]:
+def run(
+    url: str, processes: int, count: int, senders: int, work: Path, pace_ms: float = 0.0
+) -> dict[str, float]:
     """One measurement: ``processes`` workers on ``url``."""
     outs = [work / f"worker-{n}.json" for n in range(processes)]
-    procs = [start_child(url, count, senders, out) for out in outs]
+    procs = [start_child(url, count, senders, out, pace_ms) for out in outs]
     try:
         for proc in procs:
             expect(proc, "ready")
@@ -238,7 +244,7 @@ async def _admin(url: str, statement: str) -> None:
 
 
 def postgres_run(
-    admin_url: str, processes: int, count: int, senders: int, work: Path
+    admin_url: str, processes: int, count: int, senders: int, work: Path, pace_ms: float = 0.0
 ) -> dict[str, float]:
     """A run on a database of its own, created and dropped here."""
     admin = make_url(admin_url).set(drivername="postgresql")
@@ -248,7 +254,9 @@ def postgres_run(
     try:
         # migrated once before the workers start, as a deployment does
         asyncio.run(_migrate(url.render_as_string(hide_password=False)))
-        return run(url.render_as_string(hide_password=False), processes, count, senders, work)
+        return run(
+            url.render_as_string(hide_password=False), processes, count, senders, work, pace_ms
+        )
     finally:
         asyncio.run(
             _admin(
@@ -271,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_URL)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pace-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
-        asyncio.run(child(options.url, options.per_process, options.senders, options.out))
+        asyncio.run(
+            child(options.url, options.per_process, options.senders, options.out, options.pace_ms)
+        )
         return 0
 
     counts = [int(n) for n in options.processes.split(",")]
@@ -306,10 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     log("PostgreSQL, 2 processes, paced")
-    os.environ["BENCH_PACE_MS"] = str(PACE_MS)
     with tempfile.TemporaryDirectory(prefix="stent-bench-cluster-") as tmp:
-        paced = postgres_run(options.url, 2, PACED_PER_PROCESS, 1, Path(tmp))
-    del os.environ["BENCH_PACE_MS"]
+        paced = postgres_run(options.url, 2, PACED_PER_PROCESS, 1, Path(tmp), PACE_MS)
     one = next((m["rate"] for db, n, m in rows if db == "PostgreSQL" and n == 1), None)
     cores = os.cpu_count()
     print(
