@@ -131,11 +131,18 @@ class WorkflowNotRegistered(StentError, LookupError):
 
 
 class NotSerializable(StentError, TypeError):
-    """An argument or result is not JSON-serializable, so it cannot be stored."""
+    """An argument or result is not JSON that can be stored (not JSON, a string that is not
+    Unicode text, nested too deeply).
 
-    def __init__(self, what: str, detail: Any) -> None:
-        super().__init__(f"{what} is not JSON-serializable: {detail}")
+    ``errors`` maps a field path (as ``SignalValidationError.errors``) to its problems,
+    when the value is JSON but some of its fields cannot be stored.
+    """
+
+    def __init__(self, what: str, detail: Any, errors: dict[str, list[str]] | None = None) -> None:
+        reason = "cannot be stored" if errors else "is not JSON-serializable"
+        super().__init__(f"{what} {reason}: {detail}")
         self.what = what
+        self.errors: dict[str, list[str]] = errors or {"": [str(detail)]}
 
 
 class ExecutionCancelled(StentError):

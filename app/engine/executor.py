@@ -16,6 +16,7 @@ from .durations import to_seconds
 from .errors import (
     ExecutionCancelled,
     ExecutionNotFound,
+    NotSerializable,
     SignalValidationError,
     WorkflowNotRegistered,
 )
@@ -445,8 +446,8 @@ def _resolve(workflow: DurableFunction | Callable[..., Any] | str) -> DurableFun
 def _encode_payload(payload: Any, limit: int) -> str:
     try:
         text = codec.dumps(payload, "the signal payload")
-    except TypeError as exc:
-        raise SignalValidationError(str(exc)) from exc
+    except NotSerializable as exc:
+        raise SignalValidationError(str(exc), exc.errors) from exc
     size = len(text.encode())
     if size > limit:
         raise SignalValidationError(

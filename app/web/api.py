@@ -1,7 +1,8 @@
 """The JSON API of machine senders (webhooks, other services), authenticated by API token.
 
 ``POST /api/executions/{id}/signals/{name}`` with ``Authorization: Bearer sdk_...``, any
-JSON value as the body and an optional ``Idempotency-Key``. It answers the oldest open
+JSON value as the body (``Content-Type: application/json``) and an optional
+``Idempotency-Key``. It answers the oldest open
 wait of that name on the execution, or (none open) buffers the signal for the wait to
 come; either only within the token's scopes. No session and no CSRF token: the bearer
 token is the credential. Errors are ``application/problem+json`` (``problems``).
@@ -9,9 +10,7 @@ token is the credential. Errors are ``application/problem+json`` (``problems``).
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +24,7 @@ from app.engine import (
 )
 
 from .answers import NotAllowed, send_as_token
+from .jsonbody import json_body
 from .problems import Problem
 from .ratelimit import RateLimiter, client_address
 from .state import desk
@@ -63,32 +63,13 @@ async def _token(request: Request) -> Token:
     return token
 
 
-async def _body(request: Request, limit: int) -> Any:
-    """The JSON body: 413 beyond ``limit`` bytes (read no further), 400 when malformed."""
-    too_large = Problem(413, f"The body is larger than the limit of {limit} bytes.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, f"The body is not valid JSON: {exc}.") from exc
-
-
 async def send_signal(request: Request) -> Response:
     """POST /api/executions/{id}/signals/{name}: send a signal as the token."""
     await _limit(request)
     token = await _token(request)
     the = desk(request)
     eid, name = request.path_params["execution_id"], request.path_params["name"]
-    payload = await _body(request, the.settings.max_signal_bytes)
+    payload = await json_body(request, the.settings.max_signal_bytes)
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         raise Problem(400, f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.")

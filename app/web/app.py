@@ -6,6 +6,7 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from app.engine import Stent
 from app.settings import Settings
@@ -108,6 +110,22 @@ def routes() -> list[Route | Mount]:
     ]
 
 
+class DeskApp(Starlette):
+    """The dashboard's Starlette app, with the security headers outside everything else.
+
+    A middleware given to Starlette runs inside its ``ServerErrorMiddleware``, so the 500
+    page would leave without them; wrapping the whole stack puts them on every response,
+    errors included.
+    """
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], **options: Any) -> None:
+        super().__init__(**options)
+        self.security_headers = headers
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), self.security_headers)
+
+
 def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
     """The dashboard for ``settings``; it opens (and closes) the executor in its lifespan.
 
@@ -132,7 +150,6 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
                 await counts.dispose()
 
     middleware = [
-        Middleware(SecurityHeaders, form_action=sso.form_action_origins(settings)),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,
@@ -148,7 +165,8 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
         ),
         Middleware(auth.RequireLogin),
     ]
-    app = Starlette(
+    app = DeskApp(
+        SecurityHeaders.policy(sso.form_action_origins(settings)),
         routes=routes(),
         middleware=middleware,
         lifespan=lifespan,

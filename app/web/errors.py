@@ -7,7 +7,7 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from .problems import Problem, is_api, problem_response
 from .security import CsrfError
@@ -27,9 +27,13 @@ MESSAGES = {
 def _page(request: Request, status: int, message: str) -> Response:
     if is_api(request.url.path):
         return problem_response(Problem(status, message))
-    return desk(request).templates.TemplateResponse(
-        request, "errors/page.html", {"status": status, "message": message}, status_code=status
-    )
+    try:
+        return desk(request).templates.TemplateResponse(
+            request, "errors/page.html", {"status": status, "message": message}, status_code=status
+        )
+    except Exception:  # the error page itself failed: words, still, never a traceback
+        log.exception("the error page for %s could not be rendered", status)
+        return PlainTextResponse(f"Error {status}: {message}", status_code=status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

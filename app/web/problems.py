@@ -55,7 +55,8 @@ class Problem(Exception):
 def problem_response(problem: Problem) -> Response:
     """``problem`` as an ``application/problem+json`` response."""
     return Response(
-        json.dumps(problem.body(), ensure_ascii=False, default=str),
+        # ASCII escapes: any text a client sent (even a lone surrogate) encodes
+        json.dumps(problem.body(), default=str),
         status_code=problem.status,
         headers=problem.headers,
         media_type=MEDIA_TYPE,

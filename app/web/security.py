@@ -60,19 +60,24 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds a strict Content-Security-Policy and friends to every HTTP response.
+    """Adds a strict Content-Security-Policy and friends to every HTTP response."""
 
-    ``form_action``: more origins a form may lead to. Browsers apply ``form-action`` to
-    the redirects after a submission too, so logging out (a form) cannot end at the
-    single sign-on provider's logout page unless its origin is listed.
-    """
-
-    def __init__(self, app: ASGIApp, form_action: Sequence[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> None:
         self.app = app
+        self.headers = headers
+
+    @staticmethod
+    def policy(form_action: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
+        """The headers of every response.
+
+        ``form_action``: more origins a form may lead to. Browsers apply ``form-action``
+        to the redirects after a submission too, so logging out (a form) cannot end at
+        the single sign-on provider's logout page unless its origin is listed.
+        """
         policy = CONTENT_SECURITY_POLICY.replace(
             "form-action 'self'", " ".join(("form-action 'self'", *form_action))
         )
-        self.headers = [(b"content-security-policy", policy.encode()), *HEADERS]
+        return [(b"content-security-policy", policy.encode()), *HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +86,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
+                sent = list(message.get("headers", []))
+                names = {name.lower() for name, _ in sent}
+                message["headers"] = sent + [h for h in self.headers if h[0] not in names]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.engine import DurableFunction, Stent
+from app.engine import DurableFunction, NotSerializable, Stent
 from app.engine.schemas import parameters_schema
 
 from .forms import Form, build_form, parse_submission
@@ -78,7 +78,20 @@ async def start(request: Request) -> Response:
             {} if submission.action else {"": ["Arguments must be an object."]}
         )
         return _render(request, durable, submission.values, errors, 422 if errors else 200)
-    eid = await desk(request).executor.start_execution(
-        durable, kwargs=submission.payload, initiator=sender_of(request, user)
-    )
+    try:
+        eid = await desk(request).executor.start_execution(
+            durable, kwargs=submission.payload, initiator=sender_of(request, user)
+        )
+    except NotSerializable as exc:  # text that is not Unicode, nesting too deep
+        return _render(request, durable, submission.values, _argument_errors(exc), 422)
     return RedirectResponse(f"/executions/{eid}", status_code=303)
+
+
+def _argument_errors(exc: NotSerializable) -> dict[str, list[str]]:
+    """The executor's errors by field of the form (it stores the arguments as
+    ``{"args": [], "kwargs": {...}}``; the form fills ``kwargs``)."""
+    errors: dict[str, list[str]] = {}
+    for path, messages in exc.errors.items():
+        field = path.removeprefix("kwargs").removeprefix("/")
+        errors.setdefault(field, []).extend(messages)
+    return errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from .security import csrf_token
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def when(timestamp: float | None) -> str:
@@ -56,6 +58,18 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def showable(value: Any) -> Any:
+    """Every value a template prints, as text a UTF-8 page can carry.
+
+    The executor refuses strings with lone surrogates, but a value stored before it did
+    (or by another program) must not make a page fail for everyone: such a character is
+    shown as U+FFFD instead. ``Markup`` stays ``Markup``.
+    """
+    if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+        return type(value)(_SURROGATE.sub("\ufffd", value))
+    return value
+
+
 def make_templates() -> Jinja2Blocks:
     """Templates from ``templates/`` with autoescaping on for every file."""
     env = jinja2.Environment(
@@ -65,6 +79,7 @@ def make_templates() -> Jinja2Blocks:
         # templates change with a deploy, not while serving: skip a stat() per render
         auto_reload=False,
         lstrip_blocks=True,
+        finalize=showable,
     )
     env.filters.update(
         when=when, iso=iso, ago=ago, workflow_label=workflow_label, pretty_json=pretty_json
@@ -73,5 +88,8 @@ def make_templates() -> Jinja2Blocks:
 
 
 def _csrf(request: Request) -> dict[str, Any]:
-    """Every page has a form (log out, at least), so every page gets the CSRF token."""
-    return {"csrf_token": csrf_token(request)}
+    """Every page has a form (log out, at least), so every page gets the CSRF token.
+
+    An error raised before the session was read (a 500 from the outer layers) has none.
+    """
+    return {"csrf_token": csrf_token(request) if "session" in request.scope else ""}

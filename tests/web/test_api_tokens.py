@@ -60,8 +60,9 @@ async def post(
     content: bytes | None = None,
 ) -> httpx.Response:
     url = f"/api/executions/{eid}/signals/{name}"
-    if content is not None:
-        return await client.post(url, content=content, headers=headers or {})
+    if content is not None:  # raw bytes, declared as JSON as the API asks
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        return await client.post(url, content=content, headers=sent)
     return await client.post(url, json=body, headers=headers or {})
 
 
