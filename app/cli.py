@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
+import io
 import json
 import logging
 import sys
@@ -229,6 +230,8 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
         payload = json.loads(args.json)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--json is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise UsageError("--json is nested too deeply") from exc
     load_workflows(settings.workflow_modules)  # their declared signal schemas validate too
     sender = None if args.sender_email is None else {"email": args.sender_email}
     async with executor(settings, run_worker=False) as stent:
@@ -301,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stent-desk`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     run: Command = args.command
+    for stream in (sys.stdout, sys.stderr):  # a stored value that is not text still prints
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return asyncio.run(run(args, settings_for(args)))
     except UsageError as exc:

@@ -350,3 +350,29 @@ async def test_workers_lists_the_running_server_with_the_executions_it_owns(
     serve.terminate()
     serve.wait(timeout=30)
     assert desk(env, "workers").stdout.strip() == "No worker process is running."
+
+
+async def test_a_lone_surrogate_in_a_signal_is_refused_naming_the_field(
+    env: dict[str, str], db_url: str, flows: ModuleType
+) -> None:
+    eid = await start_expense(db_url, flows)
+    done = desk(
+        env, "signal", eid, "decision", "--json", '{"approved": true, "comment": "\\ud800"}'
+    )
+    assert done.returncode == 1, done.stderr
+    assert any(
+        line.strip().startswith("comment:") and "not valid Unicode text" in line
+        for line in done.stderr.splitlines()
+    ), done.stderr
+    assert "Signals\n(none)" in desk(env, "show", eid).stdout
+
+
+async def test_json_nested_ten_thousand_deep_is_a_usage_error(
+    env: dict[str, str], db_url: str, flows: ModuleType
+) -> None:
+    eid = await start_expense(db_url, flows)
+    done = desk(env, "signal", eid, "decision", "--json", "[" * 10_000 + "]" * 10_000)
+    assert done.returncode == 2 and "nested too deeply" in done.stderr, done.stderr
+    deep = desk(env, "signal", eid, "decision", "--json", "[" * 150 + "]" * 150)
+    assert deep.returncode == 1 and "nested more than 100 levels deep" in deep.stderr
+    assert "Signals\n(none)" in desk(env, "show", eid).stdout
