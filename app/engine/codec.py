@@ -22,6 +22,7 @@ from .errors import ActivityError, NotSerializable
 
 MAX_DEPTH: Final = 100  # arrays and objects inside one another; far more than any form
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def dumps(value: Any, what: str = "value") -> str:
@@ -81,8 +82,13 @@ def _check_text(text: str, path: str, problems: dict[str, list[str]], what: str 
 
 
 def printable(text: str) -> str:
-    """``text`` with any lone surrogate replaced by U+FFFD, so it can always be shown."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+    """``text`` with any lone surrogate or NUL replaced by U+FFFD: text that every
+    database column (PostgreSQL's cannot hold NUL) and every page can carry.
+
+    For the words the executor derives from values (subjects, titles, exception
+    messages): shown, never refused.
+    """
+    return _UNPRINTABLE.sub("\ufffd", text) if _UNPRINTABLE.search(text) else text
 
 
 def loads(text: str | None) -> Any:

@@ -97,8 +97,8 @@ class Stent:
         spec = store.WaitSpec(
             name,
             None if schema_json is None else codec.dumps(schema_json),
-            title,
-            description,
+            None if title is None else codec.printable(title),  # words, often from values
+            None if description is None else codec.printable(description),
             None,
             registry.principals(approvers),
             allow_self,
@@ -228,6 +228,10 @@ class Stent:
         ``wait_id`` (a ``WaitInfo.wait_id``) addresses one open wait: the signal answers
         exactly that wait, or is refused with ``WaitClosed`` when it is no longer open.
         """
+        _require_storable_id(execution_id)
+        _check_words(name, "signal name")
+        if idempotency_key is not None:
+            _check_words(idempotency_key, "idempotency key")
         text = _encode_payload(payload, self.max_signal_bytes)
         new = store.NewSignal(
             str(uuid.uuid4()),
@@ -253,6 +257,7 @@ class Stent:
 
     async def cancel(self, execution_id: str) -> bool:
         """Cancel an unfinished execution; False when it had already finished."""
+        _require_storable_id(execution_id)
         cancelled = await self.db.write(
             store.cancel_execution, execution_id, self.clock(), self.worker_id
         )
@@ -264,6 +269,7 @@ class Stent:
     # ------------------------------------------------------------------ reading
     async def state_of(self, execution_id: str) -> ExecutionState:
         """The execution's state, open waits and (once finished) result."""
+        _require_storable_id(execution_id)
         return await self.db.read_point(  # type: ignore[no-any-return]
             queries.state_of, execution_id
         )
@@ -367,6 +373,7 @@ class Stent:
 
     async def execution_detail(self, execution_id: str) -> ExecutionDetail:
         """State, steps, signals and refusals in one read (``ExecutionNotFound`` if none)."""
+        _require_storable_id(execution_id)
         return await self.db.read_point(  # type: ignore[no-any-return]
             queries.execution_detail, execution_id
         )
@@ -409,6 +416,7 @@ class Stent:
         return await self.db.read(queries.steps_of, execution_id)  # type: ignore[no-any-return]
 
     async def _require(self, execution_id: str) -> None:
+        _require_storable_id(execution_id)
         if await self.db.read(queries.execution_row, execution_id) is None:
             raise ExecutionNotFound(execution_id)
 
@@ -441,6 +449,20 @@ def _resolve(workflow: DurableFunction | Callable[..., Any] | str) -> DurableFun
             raise WorkflowNotRegistered(workflow)
         return found
     raise TypeError(f"{workflow!r} is not marked @Stent.durable")
+
+
+def _require_storable_id(execution_id: str) -> None:
+    """An id no column can hold (a NUL: PostgreSQL's text cannot) names no execution; say
+    so instead of letting the database refuse the query."""
+    if "\x00" in execution_id:
+        raise ExecutionNotFound(execution_id)
+
+
+def _check_words(text: str, what: str) -> None:
+    """A signal's name or key is stored as plain text: refuse what no column holds."""
+    if codec.printable(text) != text:
+        message = f"the {what} contains a NUL or a lone surrogate, which cannot be stored"
+        raise SignalValidationError(message)
 
 
 def _encode_payload(payload: Any, limit: int) -> str:

@@ -85,8 +85,11 @@ class DurableFunction:
         return text
 
     def describe(self, args: list[Any], kwargs: dict[str, Any]) -> str:
-        """A short subject for lists: the declared ``subject(*args, **kwargs)``, or the
-        first argument's most telling value."""
+        """A short subject for lists (text any column holds): the declared
+        ``subject(*args, **kwargs)``, or the first argument's most telling value."""
+        return codec.printable(self._subject(args, kwargs))
+
+    def _subject(self, args: list[Any], kwargs: dict[str, Any]) -> str:
         if self.subject is not None:
             return str(self.subject(*args, **kwargs))[:200]
         first = args[0] if args else next(iter(kwargs.values()), None)

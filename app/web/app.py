@@ -21,6 +21,7 @@ from app.engine import Stent
 from app.settings import Settings
 
 from . import admin, api, auth, errors, executions, inbox, sso, start
+from .hygiene import RefuseNul
 from .ratelimit import LimitRequests, RateLimiter, counting_engine
 from .security import SecurityHeaders
 from .state import Desk
@@ -163,6 +164,7 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
             routes=LOGIN_ROUTES,
             limiter=RateLimiter(settings.login_rate_limit, "login", counts, running.clock),
         ),
+        Middleware(RefuseNul),
         Middleware(auth.RequireLogin),
     ]
     app = DeskApp(

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Sequence
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +46,9 @@ async def verified_form(request: Request) -> FormData:
         or not (secrets.compare_digest(sent, expected))
     ):
         raise CsrfError("missing or wrong CSRF token")
+    if any("\x00" in key or "\x00" in str(value) for key, value in form.multi_items()):
+        # no field takes one (JSON text cannot hold a raw NUL either); no column stores one
+        raise HTTPException(400, "The form holds a NUL character, which no field accepts.")
     return form
 
 

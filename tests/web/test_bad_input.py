@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from test_api_tokens import ORDER, SIMPLE, as_admin, assert_problem, bearer, create_token, start
 from web_helpers import Browser, open_wait, parse
 
-from app.engine import NotSerializable, SignalValidationError, Stent
+from app.engine import ExecutionNotFound, NotSerializable, SignalValidationError, Stent
 from app.engine.tables import executions, signals
 from app.web.state import Desk
 
@@ -249,3 +249,43 @@ async def test_values_stored_before_the_rule_still_render_everywhere(
     page = await ann.get(f"/executions/{done}")
     assert "\ufffd" in page.text
     assert isinstance(page, httpx.Response)
+
+
+# ------------------------------------------------------------------- NUL, which no column holds
+async def test_a_nul_in_an_address_or_a_form_is_a_clear_400(app: Any, ann: Browser) -> None:
+    for url in ("/executions/a%00b", "/?workflow=%00", "/api/executions/a%00/signals/x"):
+        response = await ann.get(url)
+        assert response.status_code == 400, url
+        assert "NUL" in response.text
+    desk: Desk = app.state.desk
+    eid = await desk.executor.start_execution(SIMPLE, args=["a laptop"])
+    wait_id = await open_wait(desk.executor, eid, "decision")
+    response = await ann.submit(eid, wait_id, {"f.approved": "true", "f.comments": "a\x00b"})
+    assert response.status_code == 400 and "NUL" in parse(response).get_text()
+    assert await desk.executor.signals_of(eid) == []
+
+
+async def test_a_nul_in_a_start_argument_is_kept_in_the_value_and_shown_in_words(
+    app: Any, ann: Browser
+) -> None:
+    soup = await ann.page(f"/start/{SIMPLE}")
+    token = soup.find("input", attrs={"name": "csrf_token"})["value"]
+    fields = {"csrf_token": token, "_mode": "json", "_json": '{"subject": "a\\u0000b"}'}
+    response = await ann.client.post(f"/start/{SIMPLE}", data=fields)
+    assert response.status_code == 303, response.text[:500]
+    eid = response.headers["location"].rsplit("/", 1)[1]
+    state = await app.state.desk.executor.state_of(eid)
+    assert state.subject == "a\ufffdb"  # the subject is words for lists
+    assert (await ann.get(f"/executions/{eid}")).status_code == 200
+
+
+async def test_the_executor_answers_ids_names_and_keys_holding_a_nul(app: Any) -> None:
+    executor: Stent = app.state.desk.executor
+    with pytest.raises(ExecutionNotFound):
+        await executor.state_of("a\x00b")
+    eid = await executor.start_execution(SIMPLE, args=["x"])
+    with pytest.raises(SignalValidationError):
+        await executor.send_signal(eid, "deci\x00sion", {"approved": True})
+    with pytest.raises(SignalValidationError):
+        await executor.send_signal(eid, "decision", {"approved": True}, idempotency_key="k\x00")
+    assert await executor.signals_of(eid) == []
