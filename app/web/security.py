@@ -48,7 +48,7 @@ async def verified_form(request: Request) -> FormData:
         raise CsrfError("missing or wrong CSRF token")
     if any("\x00" in key or "\x00" in str(value) for key, value in form.multi_items()):
         # no field takes one (JSON text cannot hold a raw NUL either); no column stores one
-        raise HTTPException(400, "The form holds a NUL character, which no field accepts.")
+        raise HTTPException(422, "The form holds a NUL character, which no field accepts.")
     return form
 
 
