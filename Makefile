@@ -20,12 +20,16 @@ run: $(STAMP)
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk demo
 	STENT_DATABASE_URL=$(DATABASE_URL) $(BIN)/stent-desk serve
 
+# Both orders must pass (`make test TEST_PATHS="e2e tests"`): a browser test file that left
+# Playwright's event loop running broke every async test after it (see e2e/conftest.py).
+TEST_PATHS ?= tests e2e
+
 test: $(STAMP) e2e-setup
-	$(BIN)/ruff check app workflows tests alembic e2e
-	$(BIN)/ruff format --check app workflows tests alembic e2e
+	$(BIN)/ruff check app workflows tests alembic e2e conftest.py
+	$(BIN)/ruff format --check app workflows tests alembic e2e conftest.py
 	$(BIN)/mypy
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(BIN)/python tests/pg_databases.py)}" \
-		$(BIN)/pytest -q -p no:cacheprovider tests e2e
+		$(BIN)/pytest -q -p no:cacheprovider $(TEST_PATHS)
 
 # Debian's Chromium (browser downloads are impossible here) and the npm packages the
 # browser tests inject (axe-core); each step is skipped when already done.
@@ -33,8 +37,8 @@ e2e-setup: $(STAMP)
 	./e2e/setup.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workflows tests alembic e2e
-	$(BIN)/ruff format --check app workflows tests alembic e2e
+	$(BIN)/ruff check app workflows tests alembic e2e conftest.py
+	$(BIN)/ruff format --check app workflows tests alembic e2e conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

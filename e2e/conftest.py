@@ -8,16 +8,11 @@ and axe-core come from `e2e/setup.sh`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# Helpers shared with tests/ (processes.py, oidc_idp.py), importable before e2e_harness
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 from e2e_harness import (
     SERIOUS,
     STENT_DESK,
@@ -27,7 +22,8 @@ from e2e_harness import (
     describe_violation,
     serving,
 )
-from playwright.sync_api import BrowserContext, Page, expect
+from patience import patience
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 E2E = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,7 +41,8 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
-ACTION_TIMEOUT_MS = 5_000  # a missing element fails in seconds, not Playwright's 30 s
+# A missing element fails in seconds (on an idle machine), not Playwright's 30 s.
+ACTION_TIMEOUT_MS = patience(5) * 1000
 
 expect.set_options(timeout=ACTION_TIMEOUT_MS)
 
@@ -93,6 +90,50 @@ def engine(server: Server) -> Iterator[Engine]:
 
 
 # ---------------------------------------------------------------------------- the browser
+# pytest-playwright's Playwright, browser and context arguments live for the whole session;
+# ours for one test file. Between two calls, sync Playwright leaves its event loop marked
+# as running on the main thread (the loop sits in a greenlet: wait_for_future in
+# playwright/_impl/_greenlets.py), so while it lives no other loop can start there: the
+# async tests (and asyncio.run in fixtures) after the browser tests failed with "Cannot
+# run the event loop while another loop is running". Stopped with its file, it is gone
+# before the next file's tests, whatever the order. A start costs about a second.
+@pytest.fixture(scope="module")
+def playwright(_pw_api_request_contexts: Any) -> Iterator[Playwright]:
+    """pytest-playwright's, for one test file (see above)."""
+    with sync_playwright() as running:
+        if _pw_api_request_contexts:  # pytest-playwright's --tracing of API requests
+            _pw_api_request_contexts.instrument(running)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(
+    playwright: Playwright, browser_name: str, browser_type_launch_args: dict[str, Any]
+) -> Iterator[Browser]:
+    """pytest-playwright's, for one test file like ``playwright`` (always launched here:
+    no ``connect_options``)."""
+    launched = getattr(playwright, browser_name).launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args(
+    pytestconfig: pytest.Config,
+    playwright: Playwright,
+    device: str | None,
+    base_url: str,
+    _pw_artifacts_folder: Any,
+) -> dict[str, Any]:
+    """pytest-playwright's, for one test file like ``playwright`` (it reads ``--device``
+    from it)."""
+    args: dict[str, Any] = dict(playwright.devices[device]) if device else {}
+    args["base_url"] = base_url
+    if pytestconfig.getoption("--video") in ("on", "retain-on-failure"):
+        args["record_video_dir"] = _pw_artifacts_folder.name
+    return args
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium (Playwright cannot download its own here), headless, offline."""

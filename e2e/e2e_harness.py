@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from patience import patience
 from playwright.sync_api import BrowserContext, ConsoleMessage, Response, WebError
 from processes import healthy, stop, wait_until
 
@@ -127,7 +128,7 @@ class Engine:
         self._run(self.stent.start())
 
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=15)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=patience(15))
 
     def start(
         self, workflow: str, *args: Any, initiator: Mapping[str, Any] | None = None, **kwargs: Any
@@ -166,7 +167,7 @@ class Engine:
         self, eid: str, done: Callable[[ExecutionState], bool], what: str, timeout: float = 10
     ) -> ExecutionState:
         """Poll the execution until ``done(state)``; fail saying ``what`` did not happen."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while True:
             state = self.state(eid)
             if done(state):
@@ -189,7 +190,7 @@ class Engine:
     def close(self) -> None:
         self._run(self.stent.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=patience(10))
         self._loop.close()
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from bs4 import BeautifulSoup, Tag
+from patience import patience
 from processes import stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,7 @@ def sso_client(app: object, idp: Idp, client_address: str = "203.0.113.7") -> ht
         transport=transport,
         base_url="http://testserver",
         mounts={idp.issuer: httpx.AsyncHTTPTransport()},
+        timeout=patience(5),
         headers={"user-agent": "pytest-browser/1.0"},
     )
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from patience import patience
 from sqlalchemy.engine import make_url
 
 from app.engine.database import open_database
@@ -49,7 +50,7 @@ def admin_dsn() -> str:
 
 async def admin(*statements: str) -> None:
     """Run ``statements`` on the admin database, outside any transaction."""
-    conn = await asyncpg.connect(admin_dsn(), timeout=5)
+    conn = await asyncpg.connect(admin_dsn(), timeout=patience(5))
     try:
         for statement in statements:
             await conn.execute(statement)

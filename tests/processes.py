@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from patience import patience
+
 
 def wait_until(
     ready: Callable[[], bool],
@@ -21,7 +23,7 @@ def wait_until(
 ) -> None:
     """Return once ``ready()`` (an HTTP probe; ``OSError`` counts as not yet); raise with
     the process's log when it exits or ``timeout`` passes first."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if ready():
@@ -48,7 +50,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         return
     os.kill(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=patience(10))
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        process.wait(timeout=patience(10))

@@ -20,6 +20,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from patience import patience
 
 from app.cli import DEMO
 from app.engine import Result, Stent
@@ -93,7 +94,7 @@ def desk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(60),
         cwd=env["PYTHONPATH"],
     )
 
@@ -102,7 +103,8 @@ async def start_expense(db_url: str, flows: ModuleType, amount: float = 120.5) -
     """Start an ``expense`` execution in this process and leave it waiting for its decision."""
     async with Stent(db_url) as stent:
         eid = await stent.dispatch(flows.expense, amount)
-        for _ in range(100):
+        deadline = time.monotonic() + patience(5)
+        while time.monotonic() < deadline:
             if (await stent.state_of(eid)).waiting_on:
                 return eid
             await asyncio.sleep(0.05)
@@ -135,11 +137,11 @@ def running_server(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=patience(30))
 
 
 def wait_for_state(env: dict[str, str], eid: str, state: str) -> str:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + patience(20)
     while time.monotonic() < deadline:
         shown = desk(env, "show", eid).stdout
         if re.search(rf"^State +{state}$", shown, re.M):
@@ -264,7 +266,7 @@ async def test_signal_without_a_worker_resumes_on_the_next_start(
     sent = desk(env, "signal", eid, "decision", "--json", '{"approved": false}')
     assert sent.returncode == 0, sent.stderr
     async with Stent(db_url) as stent:
-        result = await stent.wait_for(eid, timeout=20)
+        result = await stent.wait_for(eid, timeout=patience(20))
     assert result == Result.Ok({"approved": False, "amount": 80.0})
 
 
@@ -298,17 +300,17 @@ async def test_schema_invalid_payload_exits_1_listing_the_field(
 def login_statuses(env: dict[str, str], forwarded_for: list[str]) -> list[int]:
     """``GET /login/sso`` (a login attempt) from each forwarded client address in turn."""
     base = f"http://127.0.0.1:{env['STENT_PORT']}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + patience(20)
     while True:  # it says it runs just before it listens
         try:
-            httpx.get(f"{base}/healthz")
+            httpx.get(f"{base}/healthz", timeout=patience(5))
             break
         except httpx.ConnectError:
             assert time.monotonic() < deadline, "the server never listened"
             time.sleep(0.05)
     url = f"{base}/login/sso"
     return [
-        httpx.get(url, headers={"X-Forwarded-For": address}).status_code
+        httpx.get(url, headers={"X-Forwarded-For": address}, timeout=patience(5)).status_code
         for address in forwarded_for
     ]
 
@@ -330,7 +332,7 @@ async def test_workers_lists_the_running_server_with_the_executions_it_owns(
     env: dict[str, str], db_url: str, flows: ModuleType, serve: subprocess.Popen[str]
 ) -> None:
     await start_expense(db_url, flows)  # then handed back: the server claims it
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + patience(20)
     while True:
         rows = desk(env, "workers").stdout.splitlines()
         if len(rows) == 2 and rows[1].split()[-2:] == ["1", "alive"]:
@@ -348,7 +350,7 @@ async def test_workers_lists_the_running_server_with_the_executions_it_owns(
     ]
     assert rows[1].split()[2] == str(serve.pid)
     serve.terminate()
-    serve.wait(timeout=30)
+    serve.wait(timeout=patience(30))
     assert desk(env, "workers").stdout.strip() == "No worker process is running."
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import until_open_wait
+from patience import patience
 
 from app.engine import Stent, WaitClosed
 
@@ -33,7 +34,7 @@ async def test_a_signal_addressed_to_an_open_wait_answers_it(executor: Stent):
     wait = (await executor.state_of(eid)).waiting_on[0]
     receipt = await executor.send_signal(eid, "approval", {"ok": True}, wait_id=wait.wait_id)
     assert receipt.consumed_by_step == wait.wait_id
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == {"ok": True}
+    assert (await executor.wait_for(eid, timeout=patience(10))).unwrap() == {"ok": True}
 
 
 async def test_two_approvers_racing_on_one_wait_one_wins_the_other_hears_who(
@@ -86,7 +87,7 @@ async def test_a_late_second_approver_hears_who_answered_after_the_execution_fin
         wait_id=wait_id,
         sender={"name": "Bob", "email": "bob@example.com"},
     )
-    await executor.wait_for(eid, timeout=10)
+    await executor.wait_for(eid, timeout=patience(10))
     with pytest.raises(WaitClosed) as closed:
         await executor.send_signal(
             eid,
@@ -118,7 +119,7 @@ async def test_a_timed_out_wait_refuses_its_late_answer(executor: Stent):
         await executor.send_signal(eid, "approval", {}, wait_id=1)
     assert caught.value.status == "timed out"
     await executor.send_signal(eid, "next", 2)
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == ["nobody answered", 2]
+    assert (await executor.wait_for(eid, timeout=patience(10))).unwrap() == ["nobody answered", 2]
 
 
 @pytest.mark.parametrize("wait_id", [99, 0])

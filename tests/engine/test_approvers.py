@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import until_open_wait
+from patience import patience
 
 from app.engine import Signal, Stent
 
@@ -53,7 +54,7 @@ async def test_declared_approvers_apply_when_the_wait_names_none(executor: Stent
 
 async def test_a_malformed_approver_fails_the_workflow_clearly(executor: Stent):
     eid = await executor.dispatch(malformed)
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
     assert not result.ok and "'group:<name>' or 'user:<email>'" in str(result.error)
 
 

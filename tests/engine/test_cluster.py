@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 from engine_helpers import until_state, until_waiting
+from patience import patience
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -29,6 +30,7 @@ from app.engine.tables import executions, workers
 RUNS: dict[str, int] = {}  # activity runs per key, across every executor of a test
 ONLY_POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 NO_POLL = 3600.0  # a poll interval that never comes within a test: only a notification wakes
+NEVER_EXPIRES = 3600.0  # a lease that never runs out within a test
 
 
 @Stent.durable()
@@ -128,7 +130,7 @@ async def test_two_approvers_on_two_processes_race_on_one_wait(db_url: str) -> N
         refused = [o for o in outcomes if isinstance(o, WaitClosed)]
         accepted = [o for o in outcomes if not isinstance(o, BaseException)]
         assert len(refused) == 1 and len(accepted) == 1
-        result = await first.wait_for(eid, timeout=10)
+        result = await first.wait_for(eid, timeout=patience(10))
         assert result.unwrap() in ({"by": "first"}, {"by": "second"})
         consumed = [s for s in await first.signals_of(eid) if s.state == "consumed"]
         assert len(consumed) == 1
@@ -146,7 +148,7 @@ async def test_fifo_and_idempotency_keys_hold_across_processes(db_url: str) -> N
                 eid, "event", n, idempotency_key=f"e{n}"
             )
             assert receipt.duplicate
-        assert (await first.wait_for(eid, timeout=10)).unwrap() == list(range(10))
+        assert (await first.wait_for(eid, timeout=patience(10))).unwrap() == list(range(10))
 
 
 @ONLY_POSTGRESQL
@@ -158,7 +160,7 @@ async def test_a_signal_through_another_process_wakes_its_owner_by_notification(
         eid = await owner.dispatch(approve_then_record, "notified")
         await until_waiting(other, eid, "approval")
         await other.send_signal(eid, "approval", {"ok": True})
-        assert (await owner.wait_for(eid, timeout=10)).unwrap() == {"ok": True}
+        assert (await owner.wait_for(eid, timeout=patience(10))).unwrap() == {"ok": True}
         assert eid in (await owners(owner, [eid])) and RUNS == {"notified": 1}
 
 
@@ -171,7 +173,7 @@ async def test_a_lost_notification_is_made_up_for_by_the_poll(db_url: str) -> No
         assert listener is not None
         await listener.stop()  # every notification from now on is lost
         await other.send_signal(eid, "approval", {"ok": True})
-        assert (await owner.wait_for(eid, timeout=10)).unwrap() == {"ok": True}
+        assert (await owner.wait_for(eid, timeout=patience(10))).unwrap() == {"ok": True}
 
 
 @ONLY_POSTGRESQL
@@ -193,22 +195,24 @@ async def test_the_listener_reconnects_when_its_connection_is_cut(db_url: str) -
         assert cut == 1
         # sent while the listener is away: the poll that follows a reconnect finds it
         await other.send_signal(first, "approval", {"n": 1})
-        assert (await owner.wait_for(first, timeout=10)).unwrap() == {"n": 1}
+        assert (await owner.wait_for(first, timeout=patience(10))).unwrap() == {"n": 1}
         second = await owner.dispatch(approve_then_record, "after")
         await until_waiting(other, second, "approval")
         await other.send_signal(second, "approval", {"n": 2})
-        assert (await owner.wait_for(second, timeout=10)).unwrap() == {"n": 2}
+        assert (await owner.wait_for(second, timeout=patience(10))).unwrap() == {"n": 2}
 
 
 async def test_a_stopped_worker_hands_its_executions_over_at_once(db_url: str) -> None:
-    async with cluster(db_url, 1) as (survivor, client):
-        leaving = Stent(db_url, poll_interval=0.05)
+    # The survivor takes a worker for dead only after NEVER_EXPIRES: whatever it takes
+    # within the test's patience, the clean stop handed back (not a lease running out).
+    async with cluster(db_url, 1, lease_seconds=NEVER_EXPIRES) as (survivor, client):
+        leaving = Stent(db_url, poll_interval=0.05, lease_seconds=NEVER_EXPIRES)
         await leaving.start()
         eids = [await leaving.dispatch(approve_then_record, f"h{n}") for n in range(5)]
         for eid in eids:
             await until_waiting(client, eid, "approval")
         await leaving.stop()
-        async with asyncio.timeout(10):  # not the 15 s lease: a clean stop hands them back
+        async with asyncio.timeout(patience(10)):
             while set((await owners(client, eids)).values()) != {survivor.worker_id}:
                 await asyncio.sleep(0.02)
         for eid in eids:
@@ -273,8 +277,10 @@ async def test_a_restart_takes_a_dead_predecessors_executions_at_once_not_a_live
     async with engine.begin() as conn:
         await conn.run_sync(crashed)
     await engine.dispose()
-    async with Stent(db_url, poll_interval=0.05) as restarted:
-        async with asyncio.timeout(5):  # well within the 15 s lease
+    # NEVER_EXPIRES: the "gone" one's executions are taken because its process is gone,
+    # the "alive" one's kept because it runs, however long the test takes (not its lease)
+    async with Stent(db_url, poll_interval=0.05, lease_seconds=NEVER_EXPIRES) as restarted:
+        async with asyncio.timeout(patience(5)):
             while set((await owners(restarted, eids[:2])).values()) != {restarted.worker_id}:
                 await asyncio.sleep(0.02)
         assert set((await owners(restarted, eids[2:])).values()) == {"alive"}

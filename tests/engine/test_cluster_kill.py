@@ -1,7 +1,10 @@
 """Real worker processes on PostgreSQL: one is killed or frozen, the others take over.
 
 The workers are ``crash_worker`` subprocesses; the test process is the sender (it runs no
-worker). Leases are short here (3 s) so that takeovers come within a test's patience.
+worker). Leases are short here (3 s on an idle machine) so that takeovers come within a
+test's patience, and stretched like every patience (tests/patience.py): on a busy machine
+a live worker's heartbeat comes late, and with a lease too short for it the survivors take
+each other's executions too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from patience import patience, until_progress
 from sqlalchemy import Connection, func, select
 from worker_procs import Workers, until_journal
 
@@ -24,7 +28,7 @@ from app.engine import Stent
 from app.engine.tables import executions, signals, workers
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-LEASE = 3.0
+LEASE = patience(3.0)
 EXECUTIONS = 2000
 SENDERS = 50  # signals in flight at once
 
@@ -44,7 +48,7 @@ async def read(executor: Stent, fn: Any) -> Any:
 
 async def worker_ids(executor: Stent, count: int) -> dict[int, str]:
     """pid -> worker id, once ``count`` workers have registered."""
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(patience(30)):
         while True:
             rows = await read(
                 executor, lambda conn: conn.execute(select(workers.c.pid, workers.c.id)).all()
@@ -101,9 +105,13 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
                 )
             )
         )
-        async with asyncio.timeout(60):  # claimed and replayed up to their first wait
-            while await sender.count_waiting(name="first") < EXECUTIONS:
-                await asyncio.sleep(0.1)
+        # claimed and replayed up to their first wait: slow on a busy machine, but moving
+        await until_progress(
+            lambda: sender.count_waiting(name="first"),
+            lambda waiting: waiting >= EXECUTIONS,
+            f"{EXECUTIONS} executions waiting on 'first'",
+            interval=0.1,
+        )
         owned = Counter(
             (
                 await read(
@@ -127,17 +135,31 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
                     select(workers.c.heartbeat_at).where(workers.c.id == victim)
                 ).scalar_one(),
             )
-            killed["orphans"] = await count_where(
-                sender, executions.c.lease_owner == victim, executions.c.state != "completed"
+            killed["orphans"] = await read(
+                sender,
+                lambda conn: (
+                    conn.execute(
+                        select(executions.c.id).where(
+                            executions.c.lease_owner == victim, executions.c.state != "completed"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                ),
             )
 
         await send_all(sender, eids, "first")
         await send_all(sender, eids, "second", midway=kill_victim)
-        victim_proc.wait(timeout=10)
+        victim_proc.wait(timeout=patience(10))
 
-        async with asyncio.timeout(120):
-            while await count_where(sender, executions.c.state == "completed") < EXECUTIONS:
-                await asyncio.sleep(0.2)
+        # the count stands still while the victim's lease runs out, then moves again
+        await until_progress(
+            lambda: count_where(sender, executions.c.state == "completed"),
+            lambda completed: completed >= EXECUTIONS,
+            f"{EXECUTIONS} executions completed",
+            stall=LEASE * 2 + 10,
+            interval=0.2,
+        )
 
         results = await read(
             sender,
@@ -168,24 +190,27 @@ async def test_three_workers_one_killed_midway_every_execution_completes_once(
         done = Counter(line.split()[2] for line in procs.lines() if line.startswith("end done"))
         assert set(done) == {str(n) for n in range(EXECUTIONS)}
 
+        # the first of the victim's unfinished executions that a survivor took
         taken = await read(
             sender,
             lambda conn: conn.execute(
                 select(func.min(executions.c.leased_at)).where(
-                    executions.c.lease_owner != victim, executions.c.leased_at > killed["at"]
+                    executions.c.id.in_(killed["orphans"]),
+                    executions.c.lease_owner != victim,
+                    executions.c.leased_at > killed["at"],
                 )
             ).scalar_one(),
         )
         print(
-            f"\nvictim owned {owned[victim]} of {EXECUTIONS}; {killed['orphans']} unfinished "
+            f"\nvictim owned {owned[victim]} of {EXECUTIONS}; {len(killed['orphans'])} unfinished "
             f"at the kill; first takeover {taken - killed['at']:.2f} s after it and "
             f"{taken - killed['heartbeat']:.2f} s after its last heartbeat (lease {LEASE} s)"
         )
-        assert killed["orphans"] > 0
+        assert killed["orphans"]
         # never before the lease ran out (both times are the database's clock), and within
-        # one lease and one check after the kill
+        # one lease and one check after the kill (and the slack a busy machine needs)
         assert taken >= killed["heartbeat"] + LEASE
-        assert taken - killed["at"] <= LEASE + LEASE / 3 + 1.0
+        assert taken - killed["at"] <= LEASE + LEASE / 3 + patience(1.0)
 
 
 async def test_a_frozen_worker_cannot_write_over_the_one_that_took_over(
@@ -198,23 +223,25 @@ async def test_a_frozen_worker_cannot_write_over_the_one_that_took_over(
     try:
         # the new owner replays and runs B again (an activity interrupted by a lost lease
         # runs again: at least once), then both are let go
-        async with asyncio.timeout(LEASE * 4):
+        async with asyncio.timeout(patience(LEASE * 4)):
             while procs.lines().count("start B x") < 2:
                 await asyncio.sleep(0.05)
         procs.release()
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
     async with Stent(db_url, run_worker=False) as client:
-        result = await client.wait_for(eid, timeout=20)
+        result = await client.wait_for(eid, timeout=patience(20))
         assert result.unwrap() == ["A:x", "B:x"]
         steps = await client.steps_of(eid)
         assert [(s.kind, s.name, s.status) for s in steps] == [
             ("activity", "crash_worker.step", "done"),
             ("activity", "crash_worker.blocking", "done"),
         ]
-        async with asyncio.timeout(10):  # the frozen one woke, finished B and was refused
+        # the frozen one woke, finished B, was refused and says so
+        async with asyncio.timeout(patience(10)):
             while procs.lines().count("end B x") < 2:
                 await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-        assert "lease lost" in procs.stderr_of(frozen)
+        async with asyncio.timeout(patience(5)):
+            while "lease lost" not in procs.stderr_of(frozen):
+                await asyncio.sleep(0.05)
         assert (await client.state_of(eid)).state == "completed"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import until_open_wait
+from patience import patience
 from worker_procs import Workers, until_journal
 
 from app.engine import Stent
@@ -41,7 +42,7 @@ async def client(db_url: str) -> AsyncIterator[Stent]:
 
 async def until_step(executor: Stent, eid: str, kind: str, timeout: float = 10.0) -> Any:
     """The first recorded step of ``kind``, once there is one."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(patience(timeout)):
         while True:
             for recorded in await executor.steps_of(eid):
                 if recorded.kind == kind:
@@ -63,7 +64,7 @@ async def test_kill_while_waiting_then_signal_while_down(workers: Workers, db_ur
         assert workers.lines() == ["start A x", "end A x"]
 
         workers.start()
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
     assert result.unwrap() == {"a": "A:x", "approval": {"ok": True}, "b": "B:x"}
     assert workers.lines() == ["start A x", "end A x", "start B x", "end B x"]
 
@@ -79,7 +80,7 @@ async def test_kill_mid_activity_reruns_only_the_interrupted_activity(
     workers.release()
     workers.start()
     async with client(db_url) as executor:
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
         steps = await executor.steps_of(eid)
     assert result.unwrap() == ["A:y", "B:y"]
     lines = workers.lines()
@@ -98,7 +99,7 @@ async def test_kill_with_a_timer_keeps_its_deadline(workers: Workers, db_url: st
 
         started = time.monotonic()
         workers.start()
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
         elapsed = time.monotonic() - started  # process start-up plus a prompt firing
         steps = await executor.steps_of(eid)
     assert result.unwrap() == "after-sleep:1.5", f"after {elapsed:.2f} s"
@@ -117,7 +118,7 @@ async def test_signals_sent_while_down_are_delivered_in_order(workers: Workers, 
         assert [r.seq for r in receipts] == [1, 2, 3]
 
         workers.start()
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
         signals = await executor.signals_of(eid)
     assert result.unwrap() == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert [s.payload for s in signals] == [{"n": 0}, {"n": 1}, {"n": 2}]

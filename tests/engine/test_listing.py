@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_helpers import until_open_wait
+from patience import patience
 
 from app.engine import Stent
 
@@ -59,7 +60,7 @@ async def test_open_waits_filter_by_workflow_and_signal_name(executor: Stent):
 async def test_an_answered_wait_leaves_the_list(executor: Stent):
     ids = await _dispatch_all(executor)
     await executor.send_signal(ids[0], "approval", {})
-    await executor.wait_for(ids[0], timeout=10)
+    await executor.wait_for(ids[0], timeout=patience(10))
     listed = [w.execution_id for w in (await executor.list_waiting(limit=50)).items]
     assert ids[0] not in listed and len(listed) == 7
 
@@ -67,7 +68,7 @@ async def test_an_answered_wait_leaves_the_list(executor: Stent):
 async def test_executions_filter_by_state_workflow_and_waiting(executor: Stent):
     ids = await _dispatch_all(executor)
     await executor.send_signal(ids[1], "review", {})
-    await executor.wait_for(ids[1], timeout=10)
+    await executor.wait_for(ids[1], timeout=patience(10))
     completed = await executor.list_executions(state="completed")
     assert [e.id for e in completed.items] == [ids[1]]
     waiting = await executor.list_executions(waiting=True, limit=100)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import until_open_wait
+from patience import patience
 
 from app.engine import NondeterminismError, NotInWorkflow, RetryPolicy, Stent
 
@@ -95,7 +96,11 @@ async def test_an_evicted_execution_replays_without_rerunning_activities(executo
     assert await executor.evict(eid)
     assert eid not in executor.resident()
     await executor.send_signal(eid, "go", "yes")
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == ["BEFORE", "yes", "AFTER"]
+    assert (await executor.wait_for(eid, timeout=patience(10))).unwrap() == [
+        "BEFORE",
+        "yes",
+        "AFTER",
+    ]
     assert CALLS == ["before", "after"]
 
 
@@ -104,12 +109,12 @@ async def test_idle_executions_leave_memory_and_come_back_on_their_signal(db_url
         ids = [await executor.dispatch(prepare_then_wait) for _ in range(5)]
         for eid in ids:
             await until_open_wait(executor, eid, "go")
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(patience(5)):
             while executor.resident():
                 await asyncio.sleep(0.02)
         for eid in ids:
             await executor.send_signal(eid, "go", eid)
-        results = [(await executor.wait_for(eid, timeout=10)).unwrap() for eid in ids]
+        results = [(await executor.wait_for(eid, timeout=patience(10))).unwrap() for eid in ids]
         assert [r[1] for r in results] == ids
         assert CALLS.count("before") == 5
 
@@ -119,13 +124,13 @@ async def test_at_most_max_resident_executions_stay_in_memory(db_url: str):
         ids = [await executor.dispatch(prepare_then_wait) for _ in range(12)]
         for eid in ids:
             await until_open_wait(executor, eid, "go")
-        async with asyncio.timeout(5):  # the cap is enforced soon after a burst of starts
+        async with asyncio.timeout(patience(5)):  # the cap is enforced soon after a burst of starts
             while len(executor.resident()) > 4:
                 await asyncio.sleep(0.01)
         for eid in ids:
             await executor.send_signal(eid, "go", 1)
         for eid in ids:
-            assert (await executor.wait_for(eid, timeout=10)).ok
+            assert (await executor.wait_for(eid, timeout=patience(10))).ok
         assert CALLS.count("before") == 12
 
 
@@ -134,9 +139,9 @@ async def test_eviction_drops_every_task_the_workflow_spawned(executor: Stent):
     await until_open_wait(executor, eid, "approval")
     before = {t for t in asyncio.all_tasks() if not t.done()}
     assert await executor.evict(eid)
-    await asyncio.sleep(0.05)
-    after = {t for t in asyncio.all_tasks() if not t.done()}
-    assert len(before - after) >= 3  # the workflow and both racing tasks are gone
+    async with asyncio.timeout(patience(5)):  # the workflow and both racing tasks are gone
+        while len(before - {t for t in asyncio.all_tasks() if not t.done()}) < 3:
+            await asyncio.sleep(0.01)
     assert (await executor.state_of(eid)).state == "running"
 
 
@@ -150,11 +155,11 @@ async def test_a_won_race_replays_the_same_way_after_a_restart(db_url: str, evic
         if evict:
             assert await executor.evict(eid)
             await executor.send_signal(eid, "next", "done")
-            result = await executor.wait_for(eid, timeout=10)
+            result = await executor.wait_for(eid, timeout=patience(10))
     if not evict:
         async with Stent(db_url) as executor:
             await executor.send_signal(eid, "next", "done")
-            result = await executor.wait_for(eid, timeout=10)
+            result = await executor.wait_for(eid, timeout=patience(10))
     assert result.unwrap() == {"won": "approved", "then": "done"}
     assert CALLS == ["raced"]
 
@@ -166,7 +171,7 @@ async def test_a_timer_that_won_replays_the_same_way_and_the_late_signal_waits(d
     async with Stent(db_url) as executor:
         await executor.send_signal(eid, "approval", "too late")
         await executor.send_signal(eid, "next", "done")
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
         assert result.unwrap() == {"timed_out": True, "then": "done"}
         kinds = [(s.kind, s.status) for s in await executor.steps_of(eid)]
         assert kinds == [("wait", "cancelled"), ("timer", "done"), ("wait", "done")]
@@ -180,7 +185,7 @@ async def test_a_changed_path_fails_with_a_nondeterminism_error(db_url: str):
         await until_open_wait(executor, eid, "go")
     BRANCH["extra_step"] = True  # the code changed while the execution waited
     async with Stent(db_url) as executor:
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
         assert not result.ok
         assert isinstance(result.error, NondeterminismError)
         message = str(result.error)
@@ -192,7 +197,7 @@ async def test_an_activity_is_retried_by_its_policy(executor: Stent):
     eid = await executor.dispatch(uses_flaky, 2)
     await until_open_wait(executor, eid, "go")
     await executor.send_signal(eid, "go", 1)
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == "ok"
+    assert (await executor.wait_for(eid, timeout=patience(10))).unwrap() == "ok"
     assert CALLS == ["flaky w"] * 3
     steps = await executor.steps_of(eid)
     assert (steps[0].status, steps[0].attempts) == ("done", 3)
@@ -206,7 +211,9 @@ async def test_a_final_activity_failure_is_the_callers_exception_also_on_replay(
     assert CALLS == ["flaky w"] * 3
     assert await executor.evict(eid)
     await executor.send_signal(eid, "go", 1)
-    assert (await executor.wait_for(eid, timeout=10)).unwrap() == "gave up: attempt 3 failed"
+    assert (
+        await executor.wait_for(eid, timeout=patience(10))
+    ).unwrap() == "gave up: attempt 3 failed"
     assert CALLS == ["flaky w"] * 3  # the replay raised the recorded error, ran nothing
     assert (await executor.steps_of(eid))[0].error["type"] == "ConnectionError"
 

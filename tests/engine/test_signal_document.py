@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import Calls, until_waiting
+from patience import patience
 
 from app.engine import Result, SignalValidationError, Stent, StepRecord
 from workflows import activities
@@ -134,7 +135,7 @@ async def handle_webhook(
 
 async def step_of_kind(executor: Stent, eid: str, kind: str, status: str) -> StepRecord:
     """Poll until the execution has a step of ``kind`` in ``status``; that step."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(patience(10)):
         while True:
             for step in await executor.steps_of(eid):
                 if step.kind == kind and step.status == status:
@@ -153,7 +154,7 @@ async def test_an_approved_request_is_processed_and_reports_its_approver(
 
     await executor.send_signal(execution_id=eid, name="approval", payload=APPROVED)
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(
         {"status": "approved", "approved_by": "admin@example.com", "approved_at": DECIDED_AT}
     )
     assert names(calls) == ["notify_approvers", "process_approved_request"]
@@ -165,7 +166,9 @@ async def test_a_rejected_request_tells_the_requester_why(executor: Stent, calls
 
     await executor.send_signal(eid, APPROVAL, REJECTED)
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Error("Rejected: Budget exceeded")
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Error(
+        "Rejected: Budget exceeded"
+    )
     assert calls == [
         ("notify_approvers", ("REQ-2",)),
         ("notify_rejection", ("REQ-2", "Budget exceeded")),
@@ -198,7 +201,7 @@ async def test_a_signal_sent_before_the_workflow_waits_is_buffered_until_it_does
 
     work_done.set()
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok(None)
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(None)
     assert calls == [("long_running_task", ()), ("process_trigger", ({"action": "start"},))]
     [signal] = await executor.signals_of(eid)
     assert signal.state == "consumed"
@@ -212,7 +215,7 @@ async def test_a_signal_of_another_name_does_not_wake_the_wait(executor: Stent) 
     assert other.consumed_by_step is None
     await executor.send_signal(eid, "document_uploaded", {"file": "contract.pdf"})
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok({"file": "contract.pdf"})
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok({"file": "contract.pdf"})
     states = {s.name: s.state for s in await executor.signals_of(eid)}
     assert states == {"payment_received": "unconsumed", "document_uploaded": "consumed"}
 
@@ -223,7 +226,7 @@ async def test_a_simple_payload_reaches_the_workflow_unchanged(executor: Stent) 
 
     await executor.send_signal(exec_id, "trigger", {"action": "start"})
 
-    assert await executor.wait_for(exec_id, timeout=10) == Result.Ok({"action": "start"})
+    assert await executor.wait_for(exec_id, timeout=patience(10)) == Result.Ok({"action": "start"})
 
 
 async def test_a_complex_payload_reaches_the_workflow_unchanged(executor: Stent) -> None:
@@ -245,7 +248,7 @@ async def test_a_complex_payload_reaches_the_workflow_unchanged(executor: Stent)
 
     await executor.send_signal(exec_id, "form_submitted", payload)
 
-    assert await executor.wait_for(exec_id, timeout=10) == Result.Ok(payload)
+    assert await executor.wait_for(exec_id, timeout=patience(10)) == Result.Ok(payload)
     [signal] = await executor.signals_of(exec_id)
     assert signal.payload == payload
 
@@ -267,7 +270,7 @@ async def test_a_signal_sent_from_another_process_reaches_a_busy_workflow(
             notifying.set()  # the worker finishes its activity before its next poll
         assert receipt.consumed_by_step is not None
 
-        assert await worker.wait_for(eid, timeout=5) == Result.Ok(APPROVED)
+        assert await worker.wait_for(eid, timeout=patience(5)) == Result.Ok(APPROVED)
 
 
 # --------------------------------------------------------------------- human approval
@@ -286,7 +289,7 @@ async def test_a_purchase_up_to_10000_goes_to_the_manager(
         eid, APPROVAL_RESPONSE, {"approved": True, "approver": "manager@company.com"}
     )
 
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
     assert result.ok
     assert result.value["approved_by"] == "manager@company.com"
     assert result.value["order_id"].startswith("PO-")
@@ -311,7 +314,7 @@ async def test_a_purchase_over_10000_goes_to_the_cfo_and_ceo(executor: Stent, ca
         {"approved": False, "approver": "cfo@company.com", "reason": "Not this quarter"},
     )
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Error(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Error(
         "Rejected by cfo@company.com: Not this quarter"
     )
     assert "create_purchase_order" not in names(calls)
@@ -330,7 +333,9 @@ async def test_a_document_approved_at_every_stage_is_fully_approved(
             eid, f"{stage}_complete", {"approved": True, "reviewer": f"{stage}@company.com"}
         )
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok("Document DOC-7 fully approved")
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(
+        "Document DOC-7 fully approved"
+    )
     logged = [args[1] for name, args in calls if name == "log_approval_stage"]
     assert logged == STAGES
 
@@ -347,7 +352,7 @@ async def test_a_document_rejected_at_finance_never_reaches_the_executives(
         eid, "finance_review_complete", {"approved": False, "reason": "Over budget"}
     )
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Error(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Error(
         "Rejected at finance_review: Over budget"
     )
     assert calls == [
@@ -364,7 +369,7 @@ async def test_an_order_whose_payment_failed_is_cancelled(executor: Stent, calls
 
     await executor.send_signal(eid, PAYMENT_CONFIRMED, {"success": False})
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(
         {"status": "cancelled", "reason": "payment_failed"}
     )
     assert calls == [("cancel_order", ("ORD-1",))]
@@ -383,7 +388,7 @@ async def test_an_order_goes_from_payment_to_delivery(executor: Stent, calls: Ca
     assert calls[-1] == ("notify_customer", ("ORD-2", "1Z999AA1"))
     await executor.send_signal(eid, DELIVERED, {"timestamp": "2024-01-17T09:00:00Z"})
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(
         {"status": "completed", "delivered_at": "2024-01-17T09:00:00Z"}
     )
     assert names(calls) == ["start_fulfillment", "notify_customer"]
@@ -399,7 +404,7 @@ async def test_an_approval_before_the_deadline_wins(
 
     await executor.send_signal(eid, APPROVAL, APPROVED)
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Ok(APPROVED)
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Ok(APPROVED)
     assert names(calls) == ["notify_approvers"]  # finished: it can never escalate now
 
 
@@ -409,7 +414,7 @@ async def test_no_approval_before_the_deadline_escalates_once(
 ) -> None:
     eid = await executor.dispatch(workflow, "REQ-6", hours=TINY_HOURS)
 
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
 
     assert result == Result.Error(f"Approval timed out after {TINY_HOURS} hours")
     assert calls == [("notify_approvers", ("REQ-6",)), ("escalate_approval", ("REQ-6",))]
@@ -426,7 +431,7 @@ async def test_an_approval_after_the_deadline_is_kept_but_never_consumed(
     assert late.consumed_by_step is None
     escalated.set()
 
-    assert await executor.wait_for(eid, timeout=10) == Result.Error(
+    assert await executor.wait_for(eid, timeout=patience(10)) == Result.Error(
         f"Approval timed out after {TINY_HOURS} hours"
     )
     [signal] = await executor.signals_of(eid)
@@ -455,7 +460,7 @@ async def test_the_webhook_processor_handles_every_event_once_in_order(
     await handle_webhook(executor, eid, events[4])
     await handle_webhook(executor, eid, {"type": "terminate"})
 
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
     assert result.ok
     assert result.value["processed"] == 5
     assert [r["id"] for r in result.value["results"]] == [1, 2, 3, 4, 5]
@@ -483,7 +488,7 @@ async def test_the_approval_endpoint_answers_404_once_the_execution_finished(
     assert await approve_request(executor, eid, True, "admin@example.com") == {
         "status": "signal_sent"
     }
-    assert (await executor.wait_for(eid, timeout=10)).ok
+    assert (await executor.wait_for(eid, timeout=patience(10))).ok
 
     with pytest.raises(HTTPException) as answer:
         await approve_request(executor, eid, True, "someone@example.com")
@@ -502,7 +507,7 @@ async def test_the_signal_endpoint_checks_the_execution_exists_and_still_runs(
     eid = await executor.dispatch(approval_workflow, "REQ-10")
     await until_waiting(executor, eid, APPROVAL)
     assert await send_signal_endpoint(executor, eid, APPROVAL, APPROVED) == {"sent": True}
-    await executor.wait_for(eid, timeout=10)
+    await executor.wait_for(eid, timeout=patience(10))
 
     with pytest.raises(HTTPException) as finished:
         await send_signal_endpoint(executor, eid, APPROVAL, APPROVED)

@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from patience import patience
 
 from app.engine import ExecutionFinished, Stent
 
@@ -71,7 +72,7 @@ async def _run(url: str, plan: list[str], ops: list[tuple[str, ...]]) -> None:
         for name in NAMES:
             for _ in range(max(0, plan.count(name) - sent[name])):
                 await send(name)
-        result = (await executor.wait_for(eid, timeout=20)).unwrap()
+        result = (await executor.wait_for(eid, timeout=patience(20))).unwrap()
         signals = await executor.signals_of(eid)
     finally:
         await executor.stop()

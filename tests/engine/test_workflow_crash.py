@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import Calls, until_waiting
+from patience import patience
 
 from app.engine import Result, Stent
 from workflows.approval import APPROVAL, approval_workflow
@@ -57,12 +58,12 @@ async def signal_and_finish(db_url: str, eid: str, name: str, payload: Any) -> R
     async with restarted(db_url) as executor:
         await until_waiting(executor, eid, name)
         await executor.send_signal(eid, name, payload)
-        return await executor.wait_for(eid, timeout=10)
+        return await executor.wait_for(eid, timeout=patience(10))
 
 
 async def until_past(executor: Stent, eid: str, step_no: int) -> None:
     """Poll until the execution waits at a step after ``step_no``."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(patience(10)):
         while not any(w.step_no > step_no for w in (await executor.state_of(eid)).waiting_on):
             await asyncio.sleep(0.01)
 
@@ -155,7 +156,7 @@ async def test_a_deadline_that_passed_while_the_executor_was_down_escalates_once
     assert calls == [("notify_approvers", ("REQ-6",))]
 
     async with restarted(db_url, clock=hours_later(49)) as executor:
-        result = await executor.wait_for(eid, timeout=10)
+        result = await executor.wait_for(eid, timeout=patience(10))
 
     assert result == Result.Error("Approval timed out after 48 hours")
     assert calls == [("notify_approvers", ("REQ-6",)), ("escalate_approval", ("REQ-6",))]

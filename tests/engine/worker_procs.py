@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import crash_worker
+from patience import patience
 
 ENGINE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = ENGINE_DIR.parent.parent
@@ -61,7 +62,7 @@ class Workers:
         """Start a worker that dispatches ``workflow``; returns it and the execution id."""
         proc = self.start(workflow, args_json)
         out = self.out(len(self.procs) - 1)
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(patience(15)):
             while True:
                 text = out.read_text()
                 if text.endswith("\n"):
@@ -73,13 +74,13 @@ class Workers:
         """SIGKILL a worker of ours (it must still be running) and reap it."""
         assert proc.poll() is None, f"the worker had already exited: {self.stderr_of(proc)}"
         proc.kill()
-        proc.wait(timeout=10)
+        proc.wait(timeout=patience(10))
 
     def close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
-            proc.wait(timeout=10)
+            proc.wait(timeout=patience(10))
 
     def out(self, n: int) -> Path:
         return self.tmp_path / f"worker-{n}.out"
@@ -102,6 +103,6 @@ class Workers:
 
 
 async def until_journal(workers: Workers, line: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(patience(timeout)):
         while line not in workers.lines():
             await asyncio.sleep(0.01)

@@ -14,6 +14,7 @@ import alembic.command
 import pg_databases
 import pytest
 import sqlalchemy as sa
+from patience import patience
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -144,7 +145,7 @@ def test_cli_upgrade_uses_async_env(db_path: Path, engine: Engine) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(60),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr

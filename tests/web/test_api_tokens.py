@@ -11,6 +11,7 @@ import limits
 import pytest
 import sqlalchemy as sa
 from bs4 import Tag
+from patience import patience
 from web_helpers import Browser, form_fields, open_wait, parse
 
 from app.engine import WaitInfo
@@ -155,7 +156,7 @@ async def test_without_an_open_wait_the_signal_is_buffered(app: Any, anonymous: 
     assert (
         await post(anonymous.client, eid, "payment", {"amount": 5}, bearer(secret))
     ).status_code == 202
-    result = await desk.executor.wait_for(eid, timeout=10)
+    result = await desk.executor.wait_for(eid, timeout=patience(10))
     assert result.unwrap()["shipment"] == {"carrier": "DHL"}
 
 
@@ -229,7 +230,7 @@ async def test_finished_execution_and_closed_wait_are_409(
     await open_wait(desk.executor, eid, "decision")
     ok = await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret))
     assert ok.status_code == 202
-    await desk.executor.wait_for(eid, timeout=10)
+    await desk.executor.wait_for(eid, timeout=patience(10))
     body = assert_problem(
         await post(anonymous.client, eid, "decision", {"approved": True}, bearer(secret)), 409
     )

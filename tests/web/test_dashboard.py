@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from bs4 import Tag
+from patience import patience
 from web_helpers import Browser, open_wait, parse
 
 from app.engine import Stent, WaitInfo
@@ -111,7 +112,7 @@ async def test_approving_records_the_approver_from_the_session(app: Any, ann: Br
     )
     assert response.status_code == 200, response.text
     assert "your answer was recorded" in parse(response).get_text()
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
     assert result.unwrap()["approved_by"] == "ann@example.com"
     [signal] = await executor.signals_of(eid)
     assert signal.payload["approver"] == "ann@example.com"
@@ -137,7 +138,7 @@ async def test_rejecting_without_a_reason_shows_the_field_error(app: Any, ann: B
     assert await executor.signals_of(eid) == []
     response = await ann.submit(eid, wait_id, {"f.approved": "false", "f.reason": "Over budget"})
     assert response.status_code == 200
-    result = await executor.wait_for(eid, timeout=10)
+    result = await executor.wait_for(eid, timeout=patience(10))
     assert result.error == "Rejected: Over budget"
 
 
@@ -245,7 +246,7 @@ async def test_without_javascript_the_answer_redirects_to_the_execution(app: Any
     assert response.status_code == 303 and response.headers["location"] == f"/executions/{eid}"
     page = await ann.page(f"/executions/{eid}")
     assert "your answer was recorded" in page.get_text()
-    await executor.wait_for(eid, timeout=10)
+    await executor.wait_for(eid, timeout=patience(10))
     page = await ann.page(f"/executions/{eid}")
     assert "answered by Ann Approver" in page.get_text()
     assert page.find(class_="state-completed") is not None

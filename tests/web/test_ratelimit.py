@@ -20,6 +20,7 @@ import pg_databases
 import pytest
 import sqlalchemy as sa
 from desk_servers import running_servers
+from patience import patience
 from sqlalchemy.ext.asyncio import AsyncEngine
 from web_helpers import CLOCK_START, Browser, Clock, form_fields, parse
 
@@ -281,7 +282,7 @@ def servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str
 async def test_two_server_processes_share_the_login_limit(servers: list[str]) -> None:
     """The deployment this is for: two copies of the app behind a balancer, on PostgreSQL.
     Login attempts alternate between them; the fourth is refused, by either."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=patience(5)) as http:
         statuses = [(await http.get(f"{servers[i % 2]}/login/sso")).status_code for i in range(5)]
     # single sign-on is off (404 or a redirect, not the point): attempts all the same
     assert 429 not in statuses[:3] and statuses[3:] == [429, 429], statuses

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from desk_servers import running_servers
+from patience import patience
 from web_helpers import Browser, open_wait, parse
 
 from app.engine import Stent
@@ -32,8 +33,8 @@ async def test_two_approvers_on_two_replicas_race_on_one_wait(
         eid = await client.start_execution("workflows.approval.approval_workflow", args=["req-9"])
         wait_id = await open_wait(client, eid, "approval")
         async with (
-            httpx.AsyncClient(base_url=replicas[0]) as one,
-            httpx.AsyncClient(base_url=replicas[1]) as two,
+            httpx.AsyncClient(base_url=replicas[0], timeout=patience(5)) as one,
+            httpx.AsyncClient(base_url=replicas[1], timeout=patience(5)) as two,
         ):
             ann, bob = Browser(one), Browser(two)
             await ann.login("Ann Approver", "ann@example.com", "finance")
@@ -54,7 +55,7 @@ async def test_two_approvers_on_two_replicas_race_on_one_wait(
         )
         assert f"Already answered by {winner}" in parse(loser).get_text()
         # whichever replica runs it, the one answer completes it, with its approver
-        result = await client.wait_for(eid, timeout=20)
+        result = await client.wait_for(eid, timeout=patience(20))
         assert result.ok and result.unwrap()["approved_by"] == email
         signals = await client.signals_of(eid)
         assert [(s.name, s.state) for s in signals] == [("approval", "consumed")]
@@ -76,10 +77,10 @@ async def test_a_replica_stopped_hands_its_executions_to_the_next(
         # lease to wait out) and the wait is answered through it
         (tmp_path / "next").mkdir()
         with running_servers(db_url, 1, tmp_path / "next") as urls:
-            async with httpx.AsyncClient(base_url=urls[0]) as http:
+            async with httpx.AsyncClient(base_url=urls[0], timeout=patience(5)) as http:
                 cy = Browser(http)
                 await cy.login("Cy", "cy@example.com", "finance")
                 response = await cy.submit(eid, wait_id, {"f.approved": "true"})
                 assert response.status_code == 200, response.text[:500]
-            result = await client.wait_for(eid, timeout=20)
+            result = await client.wait_for(eid, timeout=patience(20))
             assert result.ok and result.unwrap()["approved_by"] == "cy@example.com"

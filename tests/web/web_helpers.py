@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from bs4 import BeautifulSoup, Tag
+from patience import patience
 
 from app.engine import Stent
 
@@ -74,7 +75,7 @@ class Browser:
 
 async def open_wait(executor: Stent, execution_id: str, name: str) -> int:
     """The wait id once ``execution_id`` waits on ``name``."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(patience(10)):
         while True:
             state = await executor.state_of(execution_id)
             for wait in state.waiting_on:
