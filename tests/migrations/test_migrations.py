@@ -37,6 +37,7 @@ TABLES = {
     "workers",
     "api_tokens",
     "rate_limits",
+    "sessions",
 }
 
 
