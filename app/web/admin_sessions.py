@@ -65,5 +65,5 @@ async def revoke_sessions(request: Request) -> Response:
     subject = str(form.get("subject") or "")
     if not subject:
         raise HTTPException(400, "Say whose sessions to revoke.")
-    await session_store(request).revoke_person(subject, now(request), admin.email)
+    await session_store(request).revoke_subject(subject, now(request), admin.email)
     return RedirectResponse("/admin/sessions", status_code=303)

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
@@ -107,13 +107,22 @@ class SessionStore:
                 .values(revoked_at=at, revoked_reason=reason)
             )
 
+    async def revoke_subject(self, subject: str, at: float, by: str) -> int:
+        """End every live session of the person with this subject; how many."""
+        return await self._revoke(sessions.c.subject == subject, at, by)
+
     async def revoke_person(self, person: str, at: float, by: str) -> int:
-        """End every live session of ``person`` (a subject, or an email); how many."""
-        who = (sessions.c.subject == person) | (sessions.c.email == person.strip().lower())
+        """End every live session of ``person``, an email or a subject; how many."""
+        email = person.strip().lower()
+        return await self._revoke(
+            (sessions.c.subject == person) | (sessions.c.email == email), at, by
+        )
+
+    async def _revoke(self, whose: ColumnElement[bool], at: float, by: str) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(sessions)
-                .where(who, sessions.c.revoked_at.is_(None))
+                .where(whose, sessions.c.revoked_at.is_(None))
                 .values(revoked_at=at, revoked_reason=ADMINISTRATOR, revoked_by=by)
             )
         return int(result.rowcount)
