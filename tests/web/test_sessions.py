@@ -34,7 +34,7 @@ async def app(settings: Settings, clock: Clock) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def browser(app: Any) -> Callable[[], httpx.AsyncClient]:
+def new_browser(app: Any) -> Callable[[], httpx.AsyncClient]:
     """A new browser (cookie jar) on the app each call."""
 
     def new() -> httpx.AsyncClient:
@@ -89,9 +89,9 @@ async def revoke(admin: Browser, email: str) -> httpx.Response:
 
 
 @pytest.fixture
-async def adam(browser: Callable[[], httpx.AsyncClient]) -> AsyncIterator[Browser]:
+async def adam(new_browser: Callable[[], httpx.AsyncClient]) -> AsyncIterator[Browser]:
     """Adam, an administrator."""
-    async with browser() as client:
+    async with new_browser() as client:
         admin = Browser(client)
         await admin.login("Adam Admin", "adam@example.com", "stent-admins")
         yield admin
@@ -99,9 +99,9 @@ async def adam(browser: Callable[[], httpx.AsyncClient]) -> AsyncIterator[Browse
 
 # ---------------------------------------------------------------------------- logout
 async def test_a_copy_of_the_cookie_taken_before_logout_is_refused_after_logout(
-    ann: Browser, browser: Callable[[], httpx.AsyncClient]
+    ann: Browser, new_browser: Callable[[], httpx.AsyncClient]
 ) -> None:
-    async with copy_of(ann, browser).client as stolen:
+    async with copy_of(ann, new_browser).client as stolen:
         thief = Browser(stolen)
         assert await logged_in(thief)  # a copy works while the session lives
         response = await ann.client.post("/logout", data={"csrf_token": await csrf_of(ann)})
@@ -123,9 +123,13 @@ async def test_logging_in_again_after_logout_opens_a_new_session(ann: Browser) -
 
 # ---------------------------------------------------------------------------- administrators
 async def test_an_admin_revoking_anns_sessions_logs_out_her_every_browser_but_not_bobs(
-    app: Any, ann: Browser, bob: Browser, adam: Browser, browser: Callable[[], httpx.AsyncClient]
+    app: Any,
+    ann: Browser,
+    bob: Browser,
+    adam: Browser,
+    new_browser: Callable[[], httpx.AsyncClient],
 ) -> None:
-    async with browser() as laptop:
+    async with new_browser() as laptop:
         ann_laptop = Browser(laptop)
         await ann_laptop.login("Ann Approver", "ann@example.com", "finance")
         page = await adam.page("/admin/sessions")
