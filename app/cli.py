@@ -23,6 +23,7 @@ from app.settings import Settings, example_modules
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 STATES = ("pending", "running", "completed", "failed", "cancelled")
 DEMO_SETTLE_SECONDS = 5.0
+CLI_REVOKER = "stent-desk sessions"  # recorded as who revoked, where a page records an email
 
 # Executions `demo` starts: (workflow, args, initiator). Realistic enough to click through.
 DEMO: tuple[tuple[str, list[Any], dict[str, str]], ...] = (
@@ -208,6 +209,28 @@ async def list_workers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def sessions(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the live sessions of the dashboard, or end every session of one person."""
+    from app.web.sessions import SessionStore
+    from app.web.users import UserStore
+
+    async with executor(settings, run_worker=False) as stent:  # migrated, and its clock
+        users = UserStore(settings.database_url)
+        store = SessionStore(users.engine)
+        try:
+            if args.revoke:
+                count = await store.revoke_person(args.revoke, stent.clock(), CLI_REVOKER)
+                print(f"Revoked {count} session{'' if count == 1 else 's'} of {args.revoke}")
+                return 0
+            records = await store.active(
+                stent.clock(), settings.session_idle_timeout, settings.session_absolute_timeout
+            )
+        finally:
+            await users.close()
+    print(out.sessions_table(records) if records else "Nobody is logged in.")
+    return 0
+
+
 async def show(args: argparse.Namespace, settings: Settings) -> int:
     """Print one execution with its steps, open waits and signals."""
     async with executor(settings, run_worker=False) as stent:
@@ -289,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     waiting.add_argument("--not-waiting", dest="waiting", action="store_const", const=False)
     lister.add_argument("--limit", type=positive_int, default=50)
     command("workers", list_workers, "list the worker processes sharing the database")
+    sessioner = command("sessions", sessions, "list live sessions, or revoke a person's")
+    sessioner.add_argument(
+        "--revoke", metavar="PERSON", help="end every session of this email or subject"
+    )
     shower = command("show", show, "show an execution, its steps, waits and signals")
     shower.add_argument("id")
     sender = command("signal", send, "send a signal to an execution")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.engine import (
     ExecutionState,
@@ -17,6 +17,9 @@ from app.engine import (
     WaitInfo,
     WorkerInfo,
 )
+
+if TYPE_CHECKING:  # importing the web layer for every command would slow them all
+    from app.web.sessions import SessionRecord
 
 NONE = "-"
 
@@ -104,6 +107,15 @@ def workers_table(items: Sequence[WorkerInfo]) -> str:
         for w in items
     ]
     return table(("WORKER", "HOST", "PID", "STARTED", "HEARTBEAT", "EXECUTIONS", "STATE"), rows)
+
+
+def sessions_table(items: Sequence[SessionRecord]) -> str:
+    """The rows of ``sessions``: every live session, by person."""
+    rows = [
+        (s.email, s.name, s.subject, s.auth_method, iso(s.login_at), iso(s.last_seen_at))
+        for s in items
+    ]
+    return table(("EMAIL", "NAME", "SUBJECT", "METHOD", "LOGGED IN", "LAST SEEN"), rows)
 
 
 def execution_text(state: ExecutionState) -> str:

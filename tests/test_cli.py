@@ -20,6 +20,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 from patience import patience
 
 from app.cli import DEMO
@@ -378,3 +379,38 @@ async def test_json_nested_ten_thousand_deep_is_a_usage_error(
     deep = desk(env, "signal", eid, "decision", "--json", "[" * 150 + "]" * 150)
     assert deep.returncode == 1 and "nested more than 100 levels deep" in deep.stderr
     assert "Signals\n(none)" in desk(env, "show", eid).stdout
+
+
+def test_sessions_lists_who_is_logged_in_and_revokes_a_persons_sessions(
+    env: dict[str, str], serve: subprocess.Popen[str]
+) -> None:
+    login_statuses(env, [])  # once the server listens
+    base = f"http://127.0.0.1:{env['STENT_PORT']}"
+    with httpx.Client(base_url=base) as ann, httpx.Client(base_url=base) as bob:
+        for client, name, email in (
+            (ann, "Ann", "ann@example.com"),
+            (bob, "Bob", "bob@example.com"),
+        ):
+            page = BeautifulSoup(client.get("/login").text, "html.parser")
+            token = page.find("input", attrs={"name": "csrf_token"})
+            assert token is not None
+            fields = {"csrf_token": token["value"], "name": name, "email": email, "next": "/"}
+            assert client.post("/login", data=fields).status_code == 303
+        rows = desk(env, "sessions").stdout.splitlines()
+        assert rows[0].split() == [
+            "EMAIL",
+            "NAME",
+            "SUBJECT",
+            "METHOD",
+            "LOGGED",
+            "IN",
+            "LAST",
+            "SEEN",
+        ]
+        assert [row.split()[0] for row in rows[1:]] == ["ann@example.com", "bob@example.com"]
+        revoked = desk(env, "sessions", "--revoke", "ann@example.com")
+        assert revoked.stdout.strip() == "Revoked 1 session of ann@example.com"
+        assert ann.get("/").status_code == 303 and bob.get("/").status_code == 200
+        assert [row.split()[0] for row in desk(env, "sessions").stdout.splitlines()[1:]] == [
+            "bob@example.com"
+        ]

@@ -19,11 +19,16 @@ from .tokens import MAX_NAME, TokenNameTaken, token_store
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:@-]*$")
 
 
-def _admin(request: Request) -> User:
+def require_admin(request: Request, refusal: str) -> User:
+    """The logged-in administrator; 403 with ``refusal`` for anyone else."""
     user = current_user(request)
     if user is None or not is_admin(user, desk(request).settings):
-        raise HTTPException(403, "Only administrators manage API tokens.")
+        raise HTTPException(403, refusal)
     return user
+
+
+def _admin(request: Request) -> User:
+    return require_admin(request, "Only administrators manage API tokens.")
 
 
 async def _render(

@@ -20,10 +20,11 @@ from starlette.types import ASGIApp
 from app.engine import Stent
 from app.settings import Settings
 
-from . import admin, api, auth, errors, executions, inbox, sso, start
+from . import admin, admin_sessions, api, auth, errors, executions, inbox, sso, start
 from .hygiene import RefuseNul
 from .ratelimit import LimitRequests, RateLimiter, counting_engine
 from .security import SecurityHeaders
+from .sessions import SessionStore
 from .state import Desk
 from .templating import make_templates
 from .tokens import TokenStore
@@ -98,6 +99,18 @@ def routes() -> list[Route | Mount]:
             admin.revoke_token,
             methods=["POST"],
             name="revoke_token",
+        ),
+        Route(
+            "/admin/sessions",
+            admin_sessions.sessions_page,
+            methods=["GET"],
+            name="admin_sessions",
+        ),
+        Route(
+            "/admin/sessions/revoke",
+            admin_sessions.revoke_sessions,
+            methods=["POST"],
+            name="revoke_sessions",
         ),
         Route(
             "/api/executions/{execution_id}/signals/{name}",
@@ -178,5 +191,6 @@ def create_app(settings: Settings, executor: Stent | None = None) -> Starlette:
     app.state.sso = sso.make_client(settings)  # None when single sign-on is off
     app.state.users = users
     app.state.tokens = TokenStore(users.engine)  # shares the users' pool (closed with it)
+    app.state.sessions = SessionStore(users.engine)  # so do sessions
     app.state.api_limiter = RateLimiter(settings.api_rate_limit, "api", counts, running.clock)
     return app

@@ -2,7 +2,8 @@
 
 Single sign-on (OpenID Connect) is in ``sso``; ``make run`` also offers a development
 login where anyone picks a name, email and groups. It is refused outside development
-mode. Sessions end after the idle and absolute timeouts (``session``).
+mode. Sessions are kept on the server and end at logout, when an administrator revokes
+them, or after the idle and absolute timeouts (``session``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class RequireLogin:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if session.active_user(request) is not None:
+        if await session.active_user(request) is not None:
             await self.app(scope, receive, send)
             return
         here = scope["path"] + (
@@ -106,10 +107,7 @@ async def login(request: Request) -> Response:
         )
     groups = tuple(g.strip() for g in values["groups"].split(",") if g.strip())
     subject = "dev:" + hashlib.sha256(values["email"].lower().encode()).hexdigest()[:16]
-    start_session(request, User(subject, values["email"], values["name"], groups, "development"))
+    await session.start(
+        request, User(subject, values["email"], values["name"], groups, "development")
+    )
     return RedirectResponse(next_url, status_code=303)
-
-
-def start_session(request: Request, user: User) -> None:
-    """A fresh session for ``user``: nothing of the anonymous session carries over."""
-    session.start(request, user)

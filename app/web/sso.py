@@ -110,7 +110,7 @@ async def auth_callback(request: Request) -> Response:
         return failed(request, refused)
     await user_store(request).record_login(user, session.now(request))
     id_token = token.get("id_token")
-    session.start(
+    await session.start(
         request,
         user,
         id_token if isinstance(id_token, str) and len(id_token) <= MAX_ID_TOKEN_CHARS else None,
@@ -236,7 +236,7 @@ def failed(request: Request, refused: LoginRefused) -> Response:
 async def logout(request: Request) -> Response:
     """POST /logout: end the session, and the provider's too after a single sign-on."""
     await verified_form(request)
-    user, id_token = session.end(request)
+    user, id_token = await session.end(request)
     target = "/login"
     if user is not None and user.auth_method == AUTH_METHOD:
         target = await _end_session_url(request, id_token) or target

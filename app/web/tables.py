@@ -61,3 +61,23 @@ rate_limits = Table(
     Column("expires_at", Float, nullable=False),
     Index(None, "expires_at"),
 )
+
+# Server-side sessions (app.web.sessions): the session cookie carries a random id; this
+# table keeps only its SHA-256, so a copy of the table (a backup, a read replica) opens no
+# browser's session. A row ends when revoked (logout, an administrator) or timed out.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 hex of the cookie's id
+    Column("subject", String(255), nullable=False),
+    Column("email", String(320), nullable=False),  # lower-cased
+    Column("name", Text, nullable=False),
+    Column("auth_method", String(16), nullable=False),
+    Column("login_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),  # refreshed at most once a minute
+    Column("revoked_at", Float, nullable=True),
+    Column("revoked_reason", String(32), nullable=True),  # logout, administrator, timeouts
+    Column("revoked_by", String(320), nullable=True),  # the administrator's email
+    Index(None, "subject"),
+    Index(None, "login_at"),  # purging rows past the absolute timeout
+)

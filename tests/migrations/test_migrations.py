@@ -38,6 +38,7 @@ TABLES = {
     "workers",
     "api_tokens",
     "rate_limits",
+    "sessions",
 }
 
 

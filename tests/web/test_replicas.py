@@ -9,13 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bs4 import Tag
 from desk_servers import running_servers
 from patience import patience
-from web_helpers import Browser, open_wait, parse
+from web_helpers import Browser, form_fields, open_wait, parse
 
 from app.engine import Stent
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+COOKIE = "stent_desk_session"
 
 
 @pytest.fixture
@@ -84,3 +86,35 @@ async def test_a_replica_stopped_hands_its_executions_to_the_next(
                 assert response.status_code == 200, response.text[:500]
             result = await client.wait_for(eid, timeout=patience(20))
             assert result.ok and result.unwrap()["approved_by"] == "cy@example.com"
+
+
+async def test_a_session_ended_on_one_replica_is_refused_on_the_other(
+    replicas: list[str],
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=replicas[0]) as one,
+        httpx.AsyncClient(base_url=replicas[1]) as two,
+        httpx.AsyncClient(base_url=replicas[1]) as admin_client,
+    ):
+        ann = Browser(one)
+        await ann.login("Ann Approver", "ann@example.com", "finance")
+        two.cookies.set(COOKIE, one.cookies[COOKIE])  # the balancer sends her to either
+        assert (await two.get("/")).status_code == 200
+        logout = (await ann.page("/")).find("form", action="/logout")
+        assert isinstance(logout, Tag)
+        assert (await one.post("/logout", data=form_fields(logout))).status_code == 303
+        replayed = await two.get("/")
+        assert replayed.status_code == 303 and replayed.headers["location"].startswith("/login")
+
+        # an administrator on the second replica revokes her new session of the first
+        await ann.login("Ann Approver", "ann@example.com", "finance")
+        adam = Browser(admin_client)
+        await adam.login("Adam Admin", "adam@example.com", "stent-admins")
+        rows = (await adam.page("/admin/sessions")).select("#sessions tbody tr")
+        (ann_row,) = [r for r in rows if r.find("small", string="ann@example.com")]
+        revoke = ann_row.find("form")
+        assert isinstance(revoke, Tag)
+        response = await admin_client.post(str(revoke["action"]), data=form_fields(revoke))
+        assert response.status_code == 303
+        assert (await one.get("/")).status_code == 303
+        assert (await admin_client.get("/")).status_code == 200
