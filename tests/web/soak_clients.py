@@ -23,6 +23,8 @@ import httpx
 from bs4 import BeautifulSoup, SoupStrainer, Tag
 from web_helpers import form_fields, parse
 
+from app.engine import SignalRecord
+
 # Longer than a restart of the server on this busy machine (``killable_server``).
 DOWNTIME = 180.0
 MAX_TRIES = 20  # attempts of one request that got no answer; each drop is one kill
@@ -34,7 +36,7 @@ class Dropped(Exception):
     """The connection ended after the request was sent (or a 5xx): no answer."""
 
 
-@dataclass
+@dataclass(eq=False)  # one per request: kept in sets by identity
 class Request:
     """One request a client meant to make once, and what it finally heard.
 
@@ -82,12 +84,21 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
 
 
 class Person:
-    """Someone logged in through the development login, answering from execution pages."""
+    """Someone logged in through the development login, answering from execution pages.
+
+    ``pending`` holds the requests sent and not answered yet (shared by every client).
+    """
 
     def __init__(
-        self, client: httpx.AsyncClient, name: str, email: str, groups: str = "ops"
+        self,
+        client: httpx.AsyncClient,
+        name: str,
+        email: str,
+        groups: str = "ops",
+        pending: set[Request] | None = None,
     ) -> None:
         self.client, self.name, self.email, self.groups = client, name, email, groups
+        self.pending = set() if pending is None else pending
 
     async def login(self) -> None:
         page = parse(await send(self.client, "GET", "/login"))
@@ -123,6 +134,7 @@ class Person:
             action, fields = opened
             request = Request(execution_id, "form", self.email, key=fields["idempotency_key"])
             requests.append(request)
+            self.pending.add(request)
             while request.status is None and request.drops < MAX_TRIES:
                 try:
                     response = await send(
@@ -139,6 +151,7 @@ class Person:
                     _server_error(request, exc)
                     if not resubmit:
                         break
+            self.pending.discard(request)
             if request.status is not None:
                 break
             opened = await self.open_form(execution_id)
@@ -148,9 +161,12 @@ class Person:
 class Service:
     """A machine sender with an API token, approving through the signal API."""
 
-    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, token: str, pending: set[Request] | None = None
+    ) -> None:
         self.client = client
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.pending = set() if pending is None else pending
 
     async def approve(self, execution_id: str, key: str | None) -> Request:
         """POST the approval; after no answer retry with the same key (the same payload),
@@ -176,6 +192,7 @@ class Service:
         request = Request(execution_id, "api", SERVICE_APPROVER, key=key, reference=reference)
         headers = self.headers | ({} if key is None else {"Idempotency-Key": key})
         url = f"/api/executions/{execution_id}/signals/approval"
+        self.pending.add(request)
         while request.status is None and request.drops < MAX_TRIES:
             try:
                 response = await send(self.client, "POST", url, json=payload, headers=headers)
@@ -186,7 +203,16 @@ class Service:
                 _server_error(request, exc)
                 if key is None:
                     break
+        self.pending.discard(request)
         return request
+
+
+def is_stored(request: Request, signal: SignalRecord) -> bool:
+    """Whether ``signal`` is the request's: its key, or (none) its payload's reference."""
+    if signal.idempotency_key is not None and signal.idempotency_key == request.key:
+        return True
+    payload = signal.payload if isinstance(signal.payload, dict) else {}
+    return request.reference is not None and payload.get("reference") == request.reference
 
 
 def _server_error(request: Request, exc: Dropped) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,7 @@ import httpx
 import pytest
 from killable_server import KillableServer
 from pg_databases import sqlite_only
-from soak_clients import Person, Request, Service, create_token
+from soak_clients import Person, Request, Service, create_token, is_stored
 
 from app.engine import SignalRecord, Stent
 from workflows.approval import approval_workflow
@@ -127,8 +127,11 @@ async def open_waits(client: Stent) -> set[str]:
 class Load:
     """The clients, the plans they work through, and how far they are."""
 
-    def __init__(self, ann: Person, bob: Person, service: Service, todo: list[Plan]) -> None:
+    def __init__(
+        self, ann: Person, bob: Person, service: Service, pending: set[Request], todo: list[Plan]
+    ) -> None:
         self.ann, self.bob, self.service = ann, bob, service
+        self.pending = pending  # sent, not answered yet
         self.todo = todo
         self.done = 0
         self.requests: list[Request] = []
@@ -164,17 +167,47 @@ class Load:
             await asyncio.sleep(0.01)
 
 
-async def kill_and_restart(server: KillableServer, load: Load, rng: random.Random) -> int:
+async def kill_and_restart(
+    server: KillableServer, client: Stent, load: Load, rng: random.Random
+) -> tuple[int, int]:
     """SIGKILL the server 3 or 4 times during the load, each time starting it again (a
-    restart costs seconds of this machine's time, mostly importing the app)."""
+    restart costs seconds of this machine's time, mostly importing the app). Each kill
+    waits a moment for a request stored and not yet answered (of each kind in turn); how
+    many found one."""
     kills = rng.randint(3, 4)
     moments = sorted(rng.sample(range(EXECUTIONS // 20, EXECUTIONS * 9 // 10), kills))
-    for moment in moments:
+    found = 0
+    for number, moment in enumerate(moments):
         await load.reached(moment)
-        await asyncio.sleep(rng.uniform(0.0, 0.05))
-        await asyncio.to_thread(server.kill)
+        target = TARGETS[number % len(TARGETS)]
+        found += await stored_unanswered(client, load, target) is not None
+        server.kill()  # at once: no await between the finding and the kill
         await asyncio.to_thread(server.start)
-    return kills
+    return kills, found
+
+
+# What a kill aims at: a form, a keyed API request, a keyless one.
+TARGETS: tuple[Callable[[Request], bool], ...] = (
+    lambda r: r.door == "api" and r.key is not None,
+    lambda r: r.door == "form",
+    lambda r: r.door == "api" and r.key is None,
+)
+
+
+async def stored_unanswered(
+    client: Stent, load: Load, target: Callable[[Request], bool]
+) -> Request | None:
+    """A ``target`` request the server stored and has not answered, if one shows within
+    two seconds: the moment a crash hurts most (its client cannot know it succeeded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.0
+    while loop.time() < deadline:
+        for request in [r for r in load.pending if target(r)]:
+            signals = await client.signals_of(request.execution_id)
+            if request in load.pending and any(is_stored(request, s) for s in signals):
+                return request
+        await asyncio.sleep(0)
+    return None
 
 
 def findings(requests: list[Request], signals: dict[str, list[SignalRecord]]) -> list[str]:
@@ -230,16 +263,18 @@ async def outcome_findings(client: Stent, signals: dict[str, list[SignalRecord]]
     return problems
 
 
-def figures(requests: list[Request], kills: int) -> str:
+def figures(requests: list[Request], kills: int, found: int) -> str:
     """The run in numbers: requests by door and outcome, statuses, drops, kills."""
     outcomes = Counter((r.door, r.outcome) for r in requests)
     statuses = Counter((r.door, r.status) for r in requests)
     dropped = sum(1 for r in requests if r.drops)
     duplicates = sum(1 for r in requests if r.duplicate)
     return (
-        f"kills {kills}; requests {len(requests)}; outcomes {dict(sorted(outcomes.items()))}; "
-        f"statuses {dict(sorted(statuses.items(), key=str))}; requests with a dropped "
-        f"attempt {dropped}; answered as a duplicate of an attempt cut off {duplicates}"
+        f"kills {kills} ({found} between a store and its answer); "
+        f"requests {len(requests)}; outcomes {dict(sorted(outcomes.items()))}; "
+        f"statuses {dict(sorted(statuses.items(), key=str))}; "
+        f"requests with a dropped attempt {dropped}; "
+        f"answered as a duplicate of an attempt cut off {duplicates}"
     )
 
 
@@ -257,14 +292,19 @@ async def test_every_answer_is_stored_once_across_kill_9(
             httpx.AsyncClient(base_url=server.url, timeout=timeout) as admin_http,
             httpx.AsyncClient(base_url=server.url, timeout=timeout) as service_http,
         ):
-            people = [Person(ann_http, *PEOPLE[0]), Person(bob_http, *PEOPLE[1])]
+            pending: set[Request] = set()
+            ann = Person(ann_http, *PEOPLE[0], pending=pending)
+            bob = Person(bob_http, *PEOPLE[1], pending=pending)
             admin = Person(admin_http, "Ada Admin", "ada@example.com", "stent-admins")
-            for person in (*people, admin):
+            for person in (ann, bob, admin):
                 await person.login()
-            service = Service(service_http, await create_token(admin_http, "soak-service"))
-            load = Load(*people, service, plans(execution_ids, rng))
-            kills, _ = await asyncio.gather(kill_and_restart(server, load, rng), load.run())
+            token = await create_token(admin_http, "soak-service")
+            service = Service(service_http, token, pending)
+            load = Load(ann, bob, service, pending, plans(execution_ids, rng))
+            (kills, found), _ = await asyncio.gather(
+                kill_and_restart(server, client, load, rng), load.run()
+            )
         signals = {eid: await client.signals_of(eid) for eid in execution_ids}
-        print(figures(load.requests, kills))
+        print(figures(load.requests, kills, found))
         assert findings(load.requests, signals) == []
         assert await outcome_findings(client, signals) == []
