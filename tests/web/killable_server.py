@@ -56,6 +56,16 @@ class KillableServer:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP: frozen mid-request, so that the test can look at what it has stored."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: on from where it was frozen."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM (graceful), if it still runs."""
         if self.process is not None:

@@ -180,8 +180,8 @@ async def kill_and_restart(
     for number, moment in enumerate(moments):
         await load.reached(moment)
         target = TARGETS[number % len(TARGETS)]
-        found += await stored_unanswered(client, load, target) is not None
-        server.kill()  # at once: no await between the finding and the kill
+        found += await stored_unanswered(server, client, load, target) is not None
+        server.kill()  # frozen, or at once: nothing it stored is answered meanwhile
         await asyncio.to_thread(server.start)
     return kills, found
 
@@ -195,18 +195,22 @@ TARGETS: tuple[Callable[[Request], bool], ...] = (
 
 
 async def stored_unanswered(
-    client: Stent, load: Load, target: Callable[[Request], bool]
+    server: KillableServer, client: Stent, load: Load, target: Callable[[Request], bool]
 ) -> Request | None:
     """A ``target`` request the server stored and has not answered, if one shows within
-    two seconds: the moment a crash hurts most (its client cannot know it succeeded)."""
+    a few seconds: the moment a crash hurts most (its client cannot know it succeeded).
+    The server is frozen (SIGSTOP) while the database is read, and left frozen when one
+    is found, so that the answer cannot slip out before the kill."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 2.0
+    deadline = loop.time() + 4.0
     while loop.time() < deadline:
+        server.pause()
         for request in [r for r in load.pending if target(r)]:
             signals = await client.signals_of(request.execution_id)
             if request in load.pending and any(is_stored(request, s) for s in signals):
                 return request
-        await asyncio.sleep(0)
+        server.resume()
+        await asyncio.sleep(0.01)
     return None
 
 
