@@ -7,9 +7,19 @@ and idempotency key, htmx posts), half through the signal API (an API token; hal
 with an ``Idempotency-Key``). A few executions get two people answering at once, a few
 get an invalid API payload first. Meanwhile the server is killed with SIGKILL and started
 again, 3 or 4 times, at moments drawn from a seeded random generator (as progress points,
-so they fall inside the load on a fast machine or a slow one). Clients behave as in
-``soak_clients``: a refused connection is sent again, a dropped one is "no answer", after
-which forms are resubmitted or reloaded, keyed API requests retried, keyless ones given up.
+so they fall inside the load on a fast machine or a slow one). At each moment the soak
+aims: it freezes the server (SIGSTOP) and looks in the database for a request it stored
+but has not answered (a keyed API request, a form, a keyless API request in turn), and
+kills it there; after a few seconds without one it kills it anyway. An answer cut off
+after the store is what retries and idempotency keys are for, and a blind kill seldom
+hits it.
+Clients behave as in ``soak_clients``: a refused connection is sent again, a dropped one
+is "no answer", after which forms are resubmitted or reloaded, keyed API requests
+retried, keyless ones given up.
+
+The server runs with ``STENT_SQLITE_SYNCHRONOUS=NORMAL``: a SIGKILL is a crash of the
+process, which NORMAL survives as FULL does (only a power loss tells them apart), and
+FULL's fsyncs would make the soak much longer. PostgreSQL is not soaked here (yet).
 
 Afterwards the database, read through the executor's public API, must say:
 
@@ -26,6 +36,7 @@ Afterwards the database, read through the executor's public API, must say:
   connection, never as an error page.
 - no execution holds two consumed signals or any signal no request sent; every execution
   whose wait was answered completes with that answer's approver, the others still wait.
+- and the soak did its job: at least one kill cut off an answer after its store.
 """
 
 from __future__ import annotations
@@ -91,9 +102,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[KillableServer]:
         db_url,
         tmp_path,
         STENT_API_RATE_LIMIT="1000000/minute",  # one client address sends everything
-        # A kill is a crash of the process, which NORMAL survives as FULL does (only a
-        # power loss tells them apart); FULL's fsyncs would make the soak twice as long.
-        STENT_SQLITE_SYNCHRONOUS="NORMAL",
+        STENT_SQLITE_SYNCHRONOUS="NORMAL",  # see the module's docstring
     )
     try:
         yield unstarted
@@ -311,4 +320,5 @@ async def test_every_answer_is_stored_once_across_kill_9(
         signals = {eid: await client.signals_of(eid) for eid in execution_ids}
         print(figures(load.requests, kills, found))
         assert findings(load.requests, signals) == []
+        assert found > 0, "no kill fell between a store and its answer: no retry was tested"
         assert await outcome_findings(client, signals) == []
